@@ -1,0 +1,1 @@
+"""Recsys Studio backend: data, models, training, evaluation and serving. Never imports Streamlit."""
