@@ -1,0 +1,267 @@
+"""2-D projections of embedding vectors for the embedding map, and nearest-neighbour search.
+
+PCA is instant and exact, so it is the default view; UMAP shows local structure better but costs
+seconds, so its result is cached on disk, keyed by the vectors' bytes and the parameters.
+
+Example:
+    >>> coords = pca_2d(run.cf_item)                           # [n_items, 2]
+    >>> coords = umap_2d(run.cf_item, cache_dir=run_dir / "projections")
+    >>> idx, sim = nearest_neighbors(run.cf_item, 42, k=10)   # the 10 items most like item 42
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+
+import numpy as np
+
+__all__ = [
+    "ProjectionFallbackWarning",
+    "nearest_neighbors",
+    "pca_2d",
+    "umap_2d",
+    "umap_cache_path",
+    "umap_fallback_reason",
+]
+
+_CACHE_FORMAT = 1  # bump when the cached array's meaning changes
+_METRICS = ("cosine", "dot", "euclidean")
+
+
+class ProjectionFallbackWarning(UserWarning):
+    """UMAP could not run on this input, so PCA was used instead."""
+
+
+def _as_matrix(vectors) -> np.ndarray:
+    """Returns `vectors` as a C-contiguous float32 [n, d] array, or raises a ValueError that names the fix."""
+    matrix = np.ascontiguousarray(vectors, dtype=np.float32)
+    if matrix.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-D array of vectors [n, dim], got shape {matrix.shape}; "
+            "reshape to one row per item or user."
+        )
+    if not np.isfinite(matrix).all():
+        bad_row = int(np.flatnonzero(~np.isfinite(matrix).all(axis=1))[0])
+        raise ValueError(
+            f"Vector row {bad_row} contains NaN or infinity; retrain the model or drop that row before projecting."
+        )
+    return matrix
+
+
+def pca_2d(vectors, *, seed: int = 0) -> np.ndarray:
+    """Projects vectors onto their first two principal components.
+
+    Computed by an exact SVD, so the result does not depend on `seed` (kept for the same call shape
+    as `umap_2d`). Signs are fixed: in each component the loading with the largest absolute value is
+    positive (SVD signs are otherwise arbitrary), so the same vectors always give the same picture.
+
+    Args:
+        vectors: [n, dim] array.
+        seed: Unused; accepted so callers can switch between PCA and UMAP freely.
+
+    Returns:
+        float32 array [n, 2]. Rows with fewer than 2 informative directions get 0 in the missing column
+        (n == 1 gives [[0, 0]]).
+    """
+    del seed
+    matrix = _as_matrix(vectors).astype(np.float64)
+    n, dim = matrix.shape
+    out = np.zeros((n, 2), dtype=np.float64)
+    if n < 2 or dim == 0:
+        return out.astype(np.float32)
+    centered = matrix - matrix.mean(axis=0, keepdims=True)
+    u, s, vt = np.linalg.svd(centered, full_matrices=False)
+    n_comp = min(2, len(s))
+    for j in range(n_comp):
+        sign = 1.0 if vt[j, np.argmax(np.abs(vt[j]))] >= 0 else -1.0
+        out[:, j] = sign * u[:, j] * s[j]
+    return out.astype(np.float32)
+
+
+def umap_fallback_reason(n_rows: int, *, n_neighbors: int = 15) -> str | None:
+    """Says why `umap_2d` would fall back to PCA for `n_rows` vectors, or None when UMAP runs.
+
+    Pages show this note next to the map so nobody mistakes a PCA picture for a UMAP one.
+    """
+    if n_rows < n_neighbors + 2:
+        return (
+            f"UMAP needs at least n_neighbors + 2 = {n_neighbors + 2} vectors, got {n_rows}; "
+            "showing PCA instead (lower n_neighbors to use UMAP)."
+        )
+    return None
+
+
+def _umap_key(matrix: np.ndarray, *, seed: int, n_neighbors: int, min_dist: float, metric: str) -> str:
+    """sha256 hex of the vectors' bytes, shape and every parameter that changes the UMAP output."""
+    import umap
+
+    params = {
+        "format": _CACHE_FORMAT,
+        "umap": umap.__version__ if hasattr(umap, "__version__") else "unknown",
+        "shape": list(matrix.shape),
+        "dtype": str(matrix.dtype),
+        "seed": int(seed),
+        "n_neighbors": int(n_neighbors),
+        "min_dist": float(min_dist),
+        "metric": str(metric),
+    }
+    digest = hashlib.sha256(json.dumps(params, sort_keys=True).encode())
+    digest.update(matrix.tobytes())
+    return digest.hexdigest()
+
+
+def umap_cache_path(
+    vectors,
+    *,
+    cache_dir: str | os.PathLike,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    metric: str = "cosine",
+) -> Path:
+    """Path of the .npy file that `umap_2d` reads and writes for these vectors and parameters."""
+    matrix = _as_matrix(vectors)
+    key = _umap_key(matrix, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, metric=metric)
+    return Path(cache_dir) / f"umap-{key[:40]}.npy"
+
+
+def _load_cached(path: Path, n_rows: int) -> np.ndarray | None:
+    """Returns the cached [n_rows, 2] array at `path`, or None when absent or unreadable."""
+    if not path.is_file():
+        return None
+    try:
+        cached = np.load(path, allow_pickle=False)
+    except (OSError, ValueError):
+        return None
+    if cached.shape != (n_rows, 2) or not np.isfinite(cached).all():
+        return None
+    return cached.astype(np.float32, copy=False)
+
+
+def _save_atomic(path: Path, array: np.ndarray) -> None:
+    """Writes `array` to `path` via a temporary file in the same folder and os.replace, so readers
+    never see a half-written file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp_name = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            np.save(handle, array, allow_pickle=False)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp_name, path)
+    except BaseException:
+        Path(tmp_name).unlink(missing_ok=True)
+        raise
+
+
+def umap_2d(
+    vectors,
+    *,
+    seed: int = 0,
+    n_neighbors: int = 15,
+    min_dist: float = 0.1,
+    metric: str = "cosine",
+    cache_dir: str | os.PathLike | None = None,
+) -> np.ndarray:
+    """Projects vectors to 2-D with UMAP (umap-learn), deterministically, cached on disk.
+
+    `random_state=seed` makes UMAP single-threaded and reproducible: the same vectors and parameters
+    give the same array. With `cache_dir`, the result is stored as `umap-<sha256>.npy` (never pickled)
+    and later calls with equal vectors and parameters read it instead of recomputing.
+
+    With fewer than `n_neighbors + 2` vectors UMAP's graph is meaningless, so this returns
+    `pca_2d(vectors)` and emits a `ProjectionFallbackWarning` (`umap_fallback_reason` gives the same
+    note for display). Fallback results are not cached (PCA is instant).
+
+    Args:
+        vectors: [n, dim] array.
+        seed: UMAP random_state.
+        n_neighbors: UMAP neighbourhood size (local vs global structure).
+        min_dist: UMAP minimum distance between embedded points.
+        metric: Distance in the input space, e.g. "cosine" or "euclidean".
+        cache_dir: Folder for cached projections; None disables caching.
+
+    Returns:
+        float32 array [n, 2].
+    """
+    matrix = _as_matrix(vectors)
+    reason = umap_fallback_reason(matrix.shape[0], n_neighbors=n_neighbors)
+    if reason is not None:
+        warnings.warn(reason, ProjectionFallbackWarning, stacklevel=2)
+        return pca_2d(matrix, seed=seed)
+
+    path = None
+    if cache_dir is not None:
+        path = umap_cache_path(
+            matrix, cache_dir=cache_dir, seed=seed, n_neighbors=n_neighbors, min_dist=min_dist, metric=metric
+        )
+        cached = _load_cached(path, matrix.shape[0])
+        if cached is not None:
+            return cached
+
+    import umap
+
+    reducer = umap.UMAP(
+        n_components=2,
+        n_neighbors=n_neighbors,
+        min_dist=min_dist,
+        metric=metric,
+        random_state=seed,
+        n_jobs=1,
+    )
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
+        coords = np.asarray(reducer.fit_transform(matrix), dtype=np.float32)
+    if path is not None:
+        _save_atomic(path, coords)
+    return coords
+
+
+def nearest_neighbors(vectors, query_index: int, *, k: int = 10, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:
+    """Finds the k vectors most similar to `vectors[query_index]`, excluding the query row itself.
+
+    Similarity is cosine (zero vectors have similarity 0 to everything), dot product, or negative
+    euclidean distance. Ties are broken by the lower index, so results are reproducible.
+
+    Args:
+        vectors: [n, dim] array.
+        query_index: Row of the query, 0 <= query_index < n.
+        k: Number of neighbours; fewer are returned when n - 1 < k.
+        metric: "cosine", "dot" or "euclidean".
+
+    Returns:
+        (indices int64 [k'], similarities float32 [k']), most similar first, k' = min(k, n - 1).
+
+    Example:
+        >>> nearest_neighbors(np.array([[1, 0], [1, 1], [0, 1]]), 0, k=2)
+        (array([1, 2]), array([0.70710677, 0.        ], dtype=float32))
+    """
+    if metric not in _METRICS:
+        raise ValueError(f"Unknown metric {metric!r}; use one of {', '.join(_METRICS)}.")
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}.")
+    matrix = _as_matrix(vectors).astype(np.float64)
+    n = matrix.shape[0]
+    if not 0 <= int(query_index) < n:
+        raise IndexError(f"query_index {query_index} is out of range for {n} vectors (valid: 0..{n - 1}).")
+    query = matrix[int(query_index)]
+    if metric == "cosine":
+        norms = np.linalg.norm(matrix, axis=1)
+        safe = np.where(norms > 0, norms, 1.0)
+        sims = (matrix @ query) / (safe * safe[int(query_index)])
+        sims[norms == 0] = 0.0
+        if norms[int(query_index)] == 0:
+            sims[:] = 0.0
+    elif metric == "dot":
+        sims = matrix @ query
+    else:
+        sims = -np.linalg.norm(matrix - query, axis=1)
+    candidates = np.delete(np.arange(n), int(query_index))
+    order = np.argsort(-sims[candidates], kind="stable")[: min(k, n - 1)]
+    indices = candidates[order].astype(np.int64)
+    return indices, sims[indices].astype(np.float32)
