@@ -1,0 +1,958 @@
+"""Interaction and item-metadata loading: any common file in, a clean typed `Dataset` plus a report out.
+
+`load_dataset` recognises the file format from content (see `recsys.formats`), maps columns by their
+usual names (or by position in headerless files), drops unusable rows with a count and examples per
+reason, encodes ids as contiguous ints in natural order and attaches item titles, texts and categories.
+Fatal problems raise `DataError` with one line that names the file, the row/column and what to do.
+
+Example:
+    >>> ds = load_dataset("ml-100k/u.data", items="ml-100k/u.item")
+    >>> ds.n_users, ds.n_items, len(ds.events)
+    (943, 1682, 100000)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import warnings
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from recsys.formats import DEFAULT_MAX_BYTES, MISSING_TOKENS, DataError, RawTable, is_number, open_table
+
+__all__ = ["DEFAULT_MAX_BYTES", "SUPPORTED_FORMATS_HELP", "DataError", "Dataset", "build_dataset",
+           "load_dataset", "load_item_metadata", "MOVIELENS_GENRES"]
+
+USER_ALIASES = ("user", "userid", "uid", "customer", "customerid", "reviewerid", "visitorid", "clientid",
+                "accountid", "memberid", "buyerid", "personid", "readerid", "viewerid", "username", "users")
+ITEM_ALIASES = ("item", "itemid", "iid", "movieid", "movie", "product", "productid", "stockcode", "asin", "sku",
+                "skuid", "articleid", "contentid", "trackid", "songid", "bookid", "isbn", "videoid", "itemcode",
+                "productcode", "parentasin", "items")
+RATING_ALIASES = ("rating", "ratings", "score", "overall", "stars", "quantity", "qty", "weight", "preference",
+                  "ratingvalue", "playcount", "plays", "clicks")
+TIME_ALIASES = ("timestamp", "unixreviewtime", "datetime", "time", "date", "invoicedate", "eventtime", "ts",
+                "timestampms", "createdat", "eventdate", "eventtimestamp", "ratingtime", "ratingdate",
+                "orderdate", "purchasedate")
+INVOICE_ALIASES = ("invoiceno", "invoice", "invoiceid", "invoicenumber")
+QUANTITY_NAMES = {"quantity", "qty", "weight", "playcount", "plays", "clicks"}
+META_ID_ALIASES = ("itemid", "item", "id", "movieid", "asin", "stockcode", "productid", "product", "sku",
+                   "bookid", "isbn", "iid", "skuid", "articleid", "contentid", "trackid", "songid", "videoid",
+                   "itemcode", "productcode", "parentasin", "movie")
+TITLE_ALIASES = ("title", "name", "itemname", "itemtitle", "productname", "producttitle", "movietitle", "booktitle")
+DESCRIPTION_ALIASES = ("description", "desc", "text", "overview", "itemdescription", "productdescription",
+                       "plot", "synopsis", "summary", "content", "about")
+CATEGORY_ALIASES = ("categories", "category", "genres", "genre", "tags", "tag", "labels", "keywords")
+
+MOVIELENS_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
+                    "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
+                    "Sci-Fi", "Thriller", "War", "Western")
+"""Genre names of the 19 flag columns of MovieLens ``u.item``, in ``u.genre`` order."""
+
+DROP_REASONS = ("malformed_row", "missing_user", "missing_item", "cancelled", "missing_rating", "nan_rating",
+                "infinite_rating", "negative_rating", "non_positive_quantity", "missing_timestamp")
+"""Drop reasons in the order they are checked; a row is counted under the first reason it fails."""
+
+_DROP_EXPLANATIONS = {
+    "malformed_row": "rows with a wrong number of fields",
+    "missing_user": "rows without a user id",
+    "missing_item": "rows without an item id",
+    "cancelled": "cancellation rows (invoice number starting with 'C')",
+    "missing_rating": "rows with an empty rating",
+    "nan_rating": "rows whose rating is NaN",
+    "infinite_rating": "rows whose rating is infinite",
+    "negative_rating": "rows with a negative rating",
+    "non_positive_quantity": "rows whose quantity/weight is zero or negative (returns, adjustments)",
+    "missing_timestamp": "rows without a timestamp",
+}
+
+SUPPORTED_FORMATS_HELP = (
+    "Interactions: CSV, TSV, '::' or '|' or ';' separated text, JSON Lines, JSON array or Parquet, optionally "
+    "gzip/zip-compressed; the format is detected from the content. Columns are found by name (any case, "
+    "'_' optional) - user: user/userId/user_id/customer_id/CustomerID/reviewerID/visitorid; item: "
+    "item/itemId/movieId/product_id/StockCode/asin/sku; rating (optional): rating/score/overall/Quantity/weight; "
+    "time (optional): timestamp/time/date/datetime/InvoiceDate/unixReviewTime/event_time (unix s/ms/us/ns or "
+    "date strings). Files without a header are read as user, item, rating, timestamp by position "
+    "(MovieLens u.data, ratings.dat). Item metadata (optional): item_id/movieId/asin/StockCode, title/name, "
+    "description/overview/text, categories/genres/tags ('A|B', 'A;B', 'A,B' or JSON lists); MovieLens u.item, "
+    "movies.dat and movies.csv are recognised."
+)
+"""Short human description of accepted files, for UI and CLI help texts."""
+
+_KNOWN_NAMES = set(USER_ALIASES + ITEM_ALIASES + RATING_ALIASES + TIME_ALIASES + INVOICE_ALIASES + META_ID_ALIASES
+                   + TITLE_ALIASES + DESCRIPTION_ALIASES + CATEGORY_ALIASES)
+_HEADERLESS_EVENTS = ("user", "item", "rating", "timestamp")
+_MIN_SECONDS, _MAX_SECONDS = -2_208_988_800, 4_102_444_800  # 1900-01-01 .. 2100-01-01
+_EXAMPLES = 5
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
+
+
+# --------------------------------------------------------------------------------------------- Dataset
+
+
+@dataclass(eq=False)
+class Dataset:
+    """Clean interactions with contiguous integer ids, item metadata and a validation report.
+
+    Attributes:
+        events: columns user int32, item int32, rating float32, timestamp int64 (unix seconds); sorted by
+            (user, timestamp, original file row), which is the stable tie rule; RangeIndex. Repeated
+            (user, item) events are kept: they are sequence events.
+        items: one row per item index (RangeIndex == item index): item_id, title, text (str, "" if none),
+            categories (list[str]), n_events (int64, 0 for cold-start catalogue items).
+        user_ids: index -> original user id (str).
+        item_ids: index -> original item id (str), interacted items first, then metadata-only items.
+        report: JSON-serialisable validation report.
+        name: display name of the data set.
+        has_timestamps: False when the file had no time column (timestamp is then the file row order).
+        has_ratings: False when the file had no rating column (rating is then 1.0).
+    """
+
+    events: pd.DataFrame
+    items: pd.DataFrame
+    user_ids: np.ndarray
+    item_ids: np.ndarray
+    report: dict
+    name: str
+    has_timestamps: bool
+    has_ratings: bool
+    _lookups: dict = field(default_factory=dict, init=False, repr=False)
+
+    @property
+    def n_users(self) -> int:
+        """Number of users (all have at least one event)."""
+        return int(len(self.user_ids))
+
+    @property
+    def n_items(self) -> int:
+        """Number of catalogue items, including cold-start items without events."""
+        return int(len(self.item_ids))
+
+    def _index(self, kind: str, ids: np.ndarray, original) -> int:
+        if kind not in self._lookups:
+            self._lookups[kind] = pd.Index(pd.Series(ids, dtype=object))
+        key = _normalise_id_scalar(original)
+        try:
+            position = self._lookups[kind].get_loc(key)
+        except KeyError:
+            position = None
+        if not isinstance(position, (int, np.integer)):
+            raise KeyError(f"{kind} id {original!r} is not in data set {self.name!r} "
+                           f"({len(ids)} {kind}s, e.g. {', '.join(map(str, ids[:3]))})")
+        return int(position)
+
+    def user_index(self, original_id) -> int:
+        """Index of an original user id (``"196"`` or 196); KeyError with a clear message if unknown."""
+        return self._index("user", self.user_ids, original_id)
+
+    def item_index(self, original_id) -> int:
+        """Index of an original item id; KeyError with a clear message if unknown."""
+        return self._index("item", self.item_ids, original_id)
+
+    def fingerprint(self) -> str:
+        """SHA-256 hex digest of the content (events, ids, item metadata), stable across runs."""
+        digest = hashlib.sha256()
+        for column in ("user", "item", "rating", "timestamp"):
+            digest.update(np.ascontiguousarray(self.events[column].to_numpy()).tobytes())
+        for values in (self.user_ids, self.item_ids, self.items["title"], self.items["text"]):
+            digest.update("\x00".join(map(str, values)).encode("utf-8", "surrogatepass"))
+            digest.update(b"\x01")
+        digest.update("\x00".join("\x1f".join(c) for c in self.items["categories"]).encode("utf-8", "surrogatepass"))
+        return digest.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------- column roles
+
+
+def _find_column(columns: list[str], aliases: tuple, taken: set) -> str | None:
+    normalised = {column: _norm(column) for column in columns}
+    for alias in aliases:
+        for column in columns:
+            if column not in taken and normalised[column] == alias:
+                return column
+    return None
+
+
+def _override(columns: list[str], value: str, argument: str, name: str) -> str:
+    if value in columns:
+        return value
+    matches = [column for column in columns if _norm(column) == _norm(value)]
+    if matches:
+        return matches[0]
+    shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
+    raise DataError(f"{name}: column {value!r} given as {argument} is not in the file; the columns are: {shown}.")
+
+
+def _missing_role(role: str, columns: list[str], aliases: tuple, argument: str, name: str) -> DataError:
+    shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
+    return DataError(f"{name}: no {role} column found (columns seen: {shown}); name it one of "
+                     f"{', '.join(aliases[:8])} (any case, '_' optional) or pass {argument}=<column>.")
+
+
+def _event_roles(columns: list[str], overrides: dict, name: str) -> dict:
+    """Map roles (user, item, rating, timestamp, invoice, title, description, categories) to columns."""
+    roles: dict = {}
+    taken: set = set()
+    spec = (("user", USER_ALIASES, "user_col"), ("item", ITEM_ALIASES, "item_col"),
+            ("rating", RATING_ALIASES, "rating_col"), ("timestamp", TIME_ALIASES, "time_col"))
+    for role, _, argument in spec:
+        if overrides.get(argument) is not None:
+            roles[role] = _override(columns, overrides[argument], argument, name)
+            taken.add(roles[role])
+    for role, aliases, _ in spec:
+        if role not in roles:
+            roles[role] = _find_column(columns, aliases, taken)
+            if roles[role] is not None:
+                taken.add(roles[role])
+    for role, aliases, argument in spec[:2]:
+        if roles[role] is None:
+            raise _missing_role(role, columns, aliases, argument, name)
+    if roles["user"] == roles["item"]:
+        raise DataError(f"{name}: the same column {roles['user']!r} was chosen for users and items; "
+                        "pass different user_col and item_col.")
+    roles["invoice"] = _find_column(columns, INVOICE_ALIASES, taken)
+    for role, aliases in (("title", tuple(a for a in TITLE_ALIASES if a != "name")),
+                          ("description", tuple(a for a in DESCRIPTION_ALIASES if a not in ("summary", "content"))),
+                          ("categories", CATEGORY_ALIASES)):
+        roles[role] = _find_column(columns, aliases, taken | {roles["invoice"]})
+        if roles[role] is not None:
+            taken.add(roles[role])
+    return roles
+
+
+def _looks_like_time(values: list[str]) -> bool:
+    values = [v.strip() for v in values if v.strip()]
+    if not values:
+        return False
+    if all(is_number(v) for v in values):
+        return all(abs(float(v)) >= 1e8 for v in values)
+    return all(re.search(r"\d{1,4}[-/:.]\d{1,2}", v) for v in values)
+
+
+def _headerless_event_names(layout) -> list[str]:
+    n = layout.n_columns
+    if n == 3:
+        third = [row[2] for row in layout.sample_rows if len(row) > 2]
+        base = ["user", "item", "timestamp" if _looks_like_time(third) else "rating"]
+    else:
+        base = list(_HEADERLESS_EVENTS[:n])
+    return base + [f"column_{i + 1}" for i in range(len(base), n)]
+
+
+# --------------------------------------------------------------------------------------------- conversions
+
+
+def _combine(column) -> pa.Array:
+    array = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
+    if pa.types.is_dictionary(array.type):
+        array = array.dictionary_decode()
+    return array
+
+
+def _is_nested(array_type) -> bool:
+    return (pa.types.is_list(array_type) or pa.types.is_large_list(array_type) or pa.types.is_struct(array_type)
+            or pa.types.is_map(array_type) or pa.types.is_fixed_size_list(array_type))
+
+
+def _normalise_values(values: np.ndarray) -> pd.Series:
+    """Strip ids, turn missing spellings into None and ``17850.0`` into ``17850`` (object Series)."""
+    series = pd.Series(values, dtype=object)
+    if not len(series):
+        return series
+    series = series.map(lambda v: None if v is None else str(v).strip())
+    lowered = series.str.lower()
+    missing = series.isna() | lowered.isin(MISSING_TOKENS)
+    series = series.str.replace(r"^([-+]?\d+)\.0+$", r"\1", regex=True)
+    series = series.where(~missing, None)
+    return series.astype(object)
+
+
+def _normalise_id_scalar(value) -> str:
+    if isinstance(value, (float, np.floating)) and float(value).is_integer():
+        value = int(value)
+    text = str(value).strip()
+    return re.sub(r"^([-+]?\d+)\.0+$", r"\1", text)
+
+
+def _id_codes(column, *, role: str, column_name: str, name: str) -> tuple[np.ndarray, np.ndarray]:
+    """Factorise an id column: codes int64 (-1 = missing) and the unique ids as str."""
+    array = _combine(column)
+    n = len(array)
+    if pa.types.is_null(array.type):
+        return np.full(n, -1, dtype=np.int64), np.array([], dtype=object)
+    if _is_nested(array.type):
+        raise DataError(f"{name}: the {role} column {column_name!r} holds nested values (lists/objects); "
+                        f"ids must be text or numbers - pick another column with {role}_col=.")
+    encoded = array.dictionary_encode()
+    indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    dictionary = encoded.dictionary
+    if not (pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type)):
+        dictionary = dictionary.cast(pa.string())
+    values = _normalise_values(dictionary.to_numpy(zero_copy_only=False))
+    codes, uniques = pd.factorize(values, use_na_sentinel=True)
+    lookup = np.append(codes.astype(np.int64), -1)
+    return lookup[indices], np.asarray(uniques, dtype=object)
+
+
+def _natural_order(ids: np.ndarray) -> np.ndarray:
+    """Permutation sorting ids naturally: numeric-looking ids by value first, then the rest as text."""
+    if len(ids) == 0:
+        return np.array([], dtype=np.int64)
+    series = pd.Series(ids, dtype=object)
+    numbers = pd.to_numeric(series, errors="coerce").astype("float64")
+    numeric = np.isfinite(numbers.to_numpy())
+    frame = pd.DataFrame({"text_first": ~numeric, "number": np.where(numeric, numbers.to_numpy(), 0.0),
+                          "text": series.astype(str)})
+    return frame.sort_values(["text_first", "number", "text"], kind="mergesort").index.to_numpy()
+
+
+def _first_bad(mask: np.ndarray, raw: RawTable, values) -> tuple[int, object]:
+    position = int(np.flatnonzero(mask)[0])
+    return int(raw.data_rows([position])[0]), values[position]
+
+
+def _to_float(column, *, column_name: str, raw: RawTable, name: str, argument: str) -> tuple[np.ndarray, np.ndarray]:
+    """Ratings as float64 (NaN where missing) plus the mask of empty cells."""
+    array = _combine(column)
+    if pa.types.is_null(array.type):
+        return np.full(len(array), np.nan), np.ones(len(array), dtype=bool)
+    if (pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type)
+            or pa.types.is_boolean(array.type)):
+        empty = array.is_null().to_numpy(zero_copy_only=False)
+        return array.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64), empty
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        raise DataError(f"{name}: the rating column {column_name!r} is not numeric (type {array.type}); "
+                        f"pass {argument}=<numeric column> or remove it.")
+    empty = array.is_null().to_numpy(zero_copy_only=False)
+    try:
+        return array.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64), empty
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    series = _normalise_values(array.to_numpy(zero_copy_only=False))
+    empty = series.isna().to_numpy()
+    numbers = pd.to_numeric(series, errors="coerce")
+    if raw.info.get("delimiter") == ";" and numbers.isna().sum() > empty.sum():
+        numbers = pd.to_numeric(series.str.replace(",", ".", regex=False), errors="coerce")
+    numbers = numbers.astype("float64").to_numpy()
+    spelled_nan = series.str.lower().isin(["nan", "-nan", "+nan"]).to_numpy()
+    bad = np.isnan(numbers) & ~empty & ~spelled_nan
+    if bad.any():
+        row, value = _first_bad(bad, raw, series.to_numpy())
+        raise DataError(f"{name}: the rating column {column_name!r} is not numeric: row {row} has {str(value)[:60]!r}; "
+                        f"fix that row or pass {argument}=<numeric column>.")
+    return numbers, empty
+
+
+def _seconds_from_numbers(values: np.ndarray) -> tuple[np.ndarray, str]:
+    finite = values[np.isfinite(values)]
+    magnitude = float(np.median(np.abs(finite))) if len(finite) else 0.0
+    for limit, divisor, unit in ((1e11, 1, "s"), (1e14, 1e3, "ms"), (1e17, 1e6, "us"), (np.inf, 1e9, "ns")):
+        if magnitude < limit:
+            return np.floor(values / divisor), unit
+    raise AssertionError("unreachable")
+
+
+def _parse_datetime_strings(values: pd.Series) -> np.ndarray:
+    """Seconds since epoch (float, NaN when unparsable) for date/time strings; naive times count as UTC."""
+    epoch = pd.Timestamp(0, tz="UTC")
+    out = np.full(len(values), np.nan)
+    todo = values.notna().to_numpy().copy()
+    attempts = ({"format": "ISO8601"}, {}, {"format": "mixed"})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for options in attempts:
+            if not todo.any():
+                break
+            if options.get("format") == "mixed" and todo.sum() > 5000:
+                break
+            subset = values[todo].astype(str)
+            try:
+                parsed = pd.to_datetime(subset, utc=True, errors="coerce", **options)
+            except (ValueError, TypeError, OverflowError, pd.errors.OutOfBoundsDatetime):
+                continue
+            seconds = ((parsed - epoch) // pd.Timedelta(seconds=1)).astype("float64").to_numpy()
+            positions = np.flatnonzero(todo)
+            out[positions] = seconds
+            todo[positions] = np.isnan(seconds)
+    return out
+
+
+def _to_seconds(column, *, column_name: str, raw: RawTable, name: str) -> tuple[np.ndarray, np.ndarray, str]:
+    """Timestamps as int64 unix seconds, the mask of missing cells and the unit that was detected."""
+    array = _combine(column)
+    n = len(array)
+    hint = "fix that row or pass time_col=<column> (or rename the column so it is not taken as time)"
+    if pa.types.is_null(array.type):
+        return np.zeros(n, dtype=np.int64), np.ones(n, dtype=bool), "none"
+    unit = "datetime"
+    if pa.types.is_timestamp(array.type) or pa.types.is_date(array.type):
+        if pa.types.is_date(array.type):
+            array = array.cast(pa.timestamp("s"))
+        divisor = {"s": 1, "ms": 10**3, "us": 10**6, "ns": 10**9}[array.type.unit]
+        missing = array.is_null().to_numpy(zero_copy_only=False)
+        ints = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
+        return ints // divisor, missing, unit
+    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type) \
+            or pa.types.is_boolean(array.type):
+        values = array.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
+        original = values
+    elif pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
+        values = None
+        for target in (pa.int64(), pa.float64()):
+            try:
+                values = array.cast(target).to_numpy(zero_copy_only=False).astype(np.float64)
+                break
+            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                continue
+        if values is None:
+            encoded = array.dictionary_encode()
+            indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+            uniques = _normalise_values(encoded.dictionary.to_numpy(zero_copy_only=False))
+            numeric = pd.to_numeric(uniques, errors="coerce").astype("float64").to_numpy()
+            present = uniques.notna().to_numpy()
+            if present.any() and np.isfinite(numeric[present]).mean() > 0.5:
+                parsed = numeric
+            else:
+                parsed = _parse_datetime_strings(uniques)
+                unit = "datetime"
+            bad_unique = present & np.isnan(parsed)
+            if bad_unique.any():
+                bad_rows = np.append(bad_unique, False)[indices]
+                row, value = _first_bad(bad_rows, raw, np.append(uniques.to_numpy(), None)[indices])
+                raise DataError(f"{name}: cannot read the timestamp in column {column_name!r} at row {row}: "
+                                f"{str(value)[:60]!r} (expected unix seconds/ms or a date like 2024-01-31 12:00); {hint}.")
+            values = np.append(parsed, np.nan)[indices]
+            if unit == "datetime":
+                missing = np.isnan(values)
+                return np.where(missing, 0, values).astype(np.int64), missing, unit
+        original = values
+    else:
+        raise DataError(f"{name}: the time column {column_name!r} has type {array.type}, not numbers or dates; {hint}.")
+    missing = np.isnan(values)
+    seconds, unit = _seconds_from_numbers(values)
+    out_of_range = ~missing & ~((seconds >= _MIN_SECONDS) & (seconds <= _MAX_SECONDS))
+    if out_of_range.any():
+        row, value = _first_bad(out_of_range, raw, original)
+        raise DataError(f"{name}: the timestamp in column {column_name!r} at row {row} is {value!r}, outside "
+                        f"1900-2100 when read as unix {unit}; {hint}.")
+    return np.where(missing, 0, seconds).astype(np.int64), missing, unit
+
+
+def _strings(column) -> np.ndarray:
+    """Column as an object array of stripped str ("" for missing); nested values become JSON text."""
+    array = _combine(column)
+    if pa.types.is_null(array.type):
+        return np.full(len(array), "", dtype=object)
+    if _is_nested(array.type):
+        values = array.to_pylist()
+        return np.array(["" if v is None else v if isinstance(v, str) else json.dumps(v, ensure_ascii=False)
+                         for v in values], dtype=object)
+    if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
+        array = array.cast(pa.string())
+    array = pc.utf8_trim_whitespace(array).fill_null("")
+    return np.asarray(array.to_numpy(zero_copy_only=False), dtype=object)
+
+
+# --------------------------------------------------------------------------------------------- item metadata
+
+
+def _flatten(value) -> list[str]:
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple, np.ndarray)):
+        out: list[str] = []
+        for element in value:
+            out.extend(_flatten(element))
+        return out
+    if isinstance(value, dict):
+        return _flatten(list(value.values()))
+    return [str(value)]
+
+
+def _category_separator(values) -> str | None:
+    sample = [v for v in values[:2000] if isinstance(v, str) and v and not v.lstrip().startswith("[")]
+    for separator in ("|", ";", ","):
+        if any(separator in v for v in sample):
+            return separator
+    return None
+
+
+def _parse_categories(value, separator: str | None) -> list[str]:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return []
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                parts = _flatten(json.loads(text))
+            except (ValueError, RecursionError):
+                parts = text.strip("[]").replace("'", "").replace('"', "").split(",")
+        else:
+            parts = text.split(separator) if separator else [text]
+    else:
+        parts = _flatten(value)
+    seen: dict[str, None] = {}
+    for part in parts:
+        part = str(part).strip()
+        if part and part.lower() not in ("(no genres listed)", "nan", "none", "null"):
+            seen.setdefault(part, None)
+    return list(seen)
+
+
+def _plain_text(value) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("[") and text.endswith("]"):
+            try:
+                return " ".join(p.strip() for p in _flatten(json.loads(text)) if p.strip())
+            except (ValueError, RecursionError):
+                return text
+        return text
+    return " ".join(p.strip() for p in _flatten(value) if p.strip())
+
+
+def _item_text(title: str, description: str, categories: list[str]) -> str:
+    if description:
+        return description
+    if title and categories:
+        return f"{title}. {', '.join(categories)}"
+    return title or ", ".join(categories)
+
+
+def _meta_layout_names(layout) -> tuple[list[str], bool]:
+    """Column names for a headerless metadata file; True when it is MovieLens u.item (19 genre flags)."""
+    n = layout.n_columns
+    rows = [row for row in layout.sample_rows if len(row) == n]
+    if n >= 20 and rows and all(cell.strip() in ("0", "1") for row in rows for cell in row[-19:]):
+        names = ["item_id", "title"] + [f"column_{i + 1}" for i in range(2, n - 19)] + [f"genre_{g}" for g in range(19)]
+        return names, True
+    base = {1: ["item_id"], 2: ["item_id", "title"], 3: ["item_id", "title", "categories"]}.get(
+        n, ["item_id", "title", "description", "categories"])
+    return base + [f"column_{i + 1}" for i in range(len(base), n)], False
+
+
+def _metadata_roles(columns: list[str], name: str) -> dict:
+    taken: set = set()
+    roles = {}
+    for role, aliases in (("item_id", META_ID_ALIASES), ("title", TITLE_ALIASES),
+                          ("description", DESCRIPTION_ALIASES), ("categories", CATEGORY_ALIASES)):
+        roles[role] = _find_column(columns, aliases, taken)
+        if roles[role] is not None:
+            taken.add(roles[role])
+    if roles["item_id"] is None:
+        raise _missing_role("item id", columns, META_ID_ALIASES, "an item_id column in the metadata file", name)
+    return roles
+
+
+def _metadata_frame(table: pa.Table, roles: dict, genre_columns: list[str], *, name: str) -> tuple[pd.DataFrame, dict]:
+    """Normalise metadata columns into item_id, title, description, categories; first duplicate wins."""
+    codes, uniques = _id_codes(table.column(roles["item_id"]), role="item", column_name=roles["item_id"], name=name)
+    n = table.num_rows
+    titles = _strings(table.column(roles["title"])) if roles.get("title") else np.full(n, "", dtype=object)
+    raw_descriptions = (table.column(roles["description"]).to_pylist() if roles.get("description")
+                        else [None] * n)
+    if roles.get("categories"):
+        raw_categories = table.column(roles["categories"]).to_pylist()
+        separator = _category_separator(raw_categories)
+        categories = [_parse_categories(v, separator) for v in raw_categories]
+    elif genre_columns:
+        flags = np.column_stack([_strings(table.column(c)) == "1" for c in genre_columns]) if n else np.zeros((0, 19), bool)
+        categories = [[MOVIELENS_GENRES[g] for g in np.flatnonzero(row)] for row in flags]
+    else:
+        categories = [[] for _ in range(n)]
+    titles = np.array([_plain_text(t) for t in titles], dtype=object)
+    descriptions = [_plain_text(v) for v in raw_descriptions]
+    frame = pd.DataFrame({"code": codes, "title": titles, "description": pd.Series(descriptions, dtype=object),
+                          "categories": pd.Series(categories, dtype=object)})
+    missing = frame["code"] < 0
+    frame = frame[~missing]
+    duplicated = frame["code"].duplicated(keep="first")
+    frame = frame[~duplicated]
+    frame.insert(0, "item_id", uniques[frame["code"].to_numpy()] if len(frame) else np.array([], dtype=object))
+    report = {"rows_read": int(n), "n_items": int(len(frame)), "n_missing_ids": int(missing.sum()),
+              "n_duplicate_ids": int(duplicated.sum()),
+              "columns": {k: v for k, v in roles.items() if v is not None}}
+    return frame.drop(columns="code").reset_index(drop=True), report
+
+
+def load_item_metadata(source, *, name: str | None = None, max_bytes: int | None = None) -> tuple[pd.DataFrame, dict]:
+    """Read an item metadata file into (frame, report).
+
+    The frame has item_id (str), title (str), description (str) and categories (list[str]), one row per
+    item id (the first row wins for duplicated ids). MovieLens ``u.item`` (19 genre flags), ``movies.dat``
+    and ``movies.csv`` are recognised, as are CSV/TSV/JSON Lines/Parquet files with usual column names.
+    """
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes)
+    state: dict = {"genres": []}
+
+    def choose(layout):
+        if layout.header is not None:
+            return layout.header, None
+        names, movielens = _meta_layout_names(layout)
+        if movielens:
+            state["genres"] = names[-19:]
+        return names, None
+
+    def choose_all(layout):
+        names, _ = choose(layout)
+        return names, list(dict.fromkeys(names))
+
+    try:
+        raw = open_table(source, name=name, max_bytes=limit, known_names=_KNOWN_NAMES, choose_columns=choose_all,
+                         newlines_in_values=True)
+        label = _label(source, name)
+        columns = list(raw.table.column_names)
+        roles = _metadata_roles(columns, label)
+        if state["genres"]:
+            roles["categories"] = None
+        frame, report = _metadata_frame(raw.table, roles, state["genres"], name=label)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - the loader promises DataError for every bad file
+        raise _unexpected(source, name, exc) from exc
+    report.update(format=_format_label(raw.info), warnings=list(raw.warnings),
+                  movielens_genres=bool(state["genres"]))
+    return frame, report
+
+
+# --------------------------------------------------------------------------------------------- assembly
+
+
+def _label(source, name) -> str:
+    from recsys.formats import display_name
+
+    return display_name(source, name)
+
+
+def _unexpected(source, name, exc: Exception) -> DataError:
+    message = " ".join(str(exc).split())[:160] or type(exc).__name__
+    return DataError(f"{_label(source, name)} could not be read ({type(exc).__name__}: {message}); check that it is "
+                     "a CSV/TSV/JSON Lines/Parquet file with user and item columns.")
+
+
+def _format_label(info: dict) -> str:
+    fmt = info.get("format", "?")
+    if fmt == "delimited":
+        fmt = {"\t": "tsv", ",": "csv", "::": "'::'-separated text", "|": "'|'-separated text",
+               ";": "';'-separated text"}.get(info.get("delimiter"), "text")
+        fmt += "" if info.get("has_header") else " (no header)"
+    if info.get("container"):
+        fmt += f" in {info['container']}"
+    return fmt
+
+
+def _mode_per_item(items: np.ndarray, values: np.ndarray, n_items: int) -> np.ndarray:
+    """Most frequent non-empty value per item (ties: the value seen first); "" where none."""
+    out = np.full(n_items, "", dtype=object)
+    keep = values != ""
+    if not keep.any():
+        return out
+    codes, uniques = pd.factorize(pd.Series(values[keep], dtype=object))
+    frame = pd.DataFrame({"item": items[keep], "value": codes, "position": np.arange(int(keep.sum()))})
+    stats = frame.groupby(["item", "value"], sort=False).agg(n=("position", "size"), first=("position", "min"))
+    stats = stats.reset_index().sort_values(["item", "n", "first"], ascending=[True, False, True], kind="mergesort")
+    best = stats.drop_duplicates("item")
+    out[best["item"].to_numpy()] = np.asarray(uniques, dtype=object)[best["value"].to_numpy()]
+    return out
+
+
+def _drop_report(reasons: np.ndarray, raw: RawTable) -> dict:
+    dropped: dict = {}
+    if raw.skipped_rows:
+        dropped["malformed_row"] = {"count": len(raw.skipped_rows), "examples": [int(r) for r in raw.skipped_rows[:_EXAMPLES]]}
+    for code, reason in enumerate(DROP_REASONS[1:], start=1):
+        positions = np.flatnonzero(reasons == code)
+        if len(positions):
+            dropped[reason] = {"count": int(len(positions)),
+                               "examples": [int(r) for r in raw.data_rows(positions[:_EXAMPLES])]}
+    return dropped
+
+
+def _iso(seconds: int) -> str:
+    return pd.Timestamp(int(seconds), unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) -> Dataset:
+    """Turn a parsed table and its column roles into a Dataset with a validation report."""
+    table = raw.table
+    n_rows = table.num_rows
+    rows_read = n_rows + len(raw.skipped_rows)
+    if n_rows == 0:
+        if raw.skipped_rows:
+            raise DataError(f"{name}: none of its {rows_read} rows has the same number of fields as the first row; "
+                            "check the delimiter and quoting.")
+        raise DataError(f"{name} has a header but no data rows; add interactions (one row per event).")
+    user_codes, user_values = _id_codes(table.column(roles["user"]), role="user", column_name=roles["user"], name=name)
+    item_codes, item_values = _id_codes(table.column(roles["item"]), role="item", column_name=roles["item"], name=name)
+    reasons = np.zeros(n_rows, dtype=np.int8)
+
+    def flag(reason: str, mask: np.ndarray) -> None:
+        reasons[(reasons == 0) & mask] = DROP_REASONS.index(reason)
+
+    flag("missing_user", user_codes < 0)
+    flag("missing_item", item_codes < 0)
+    if roles.get("invoice"):
+        invoices = _combine(table.column(roles["invoice"]))
+        if not (pa.types.is_string(invoices.type) or pa.types.is_large_string(invoices.type)):
+            invoices = invoices.cast(pa.string())
+        starts = pc.starts_with(pc.utf8_upper(pc.utf8_trim_whitespace(invoices)), "C").fill_null(False)
+        flag("cancelled", starts.to_numpy(zero_copy_only=False))
+    has_ratings = roles.get("rating") is not None
+    quantity = has_ratings and _norm(roles["rating"]) in QUANTITY_NAMES
+    if has_ratings:
+        ratings, empty = _to_float(table.column(roles["rating"]), column_name=roles["rating"], raw=raw, name=name,
+                                   argument="rating_col")
+        with np.errstate(invalid="ignore"):
+            flag("missing_rating", empty)
+            flag("nan_rating", np.isnan(ratings))
+            flag("infinite_rating", np.isinf(ratings))
+            if quantity:
+                flag("non_positive_quantity", ratings <= 0)
+            else:
+                flag("negative_rating", ratings < 0)
+            flag("infinite_rating", np.abs(ratings) > np.finfo(np.float32).max)
+    else:
+        ratings = np.ones(n_rows)
+    has_timestamps = roles.get("timestamp") is not None
+    time_unit = None
+    if has_timestamps:
+        seconds, missing_time, time_unit = _to_seconds(table.column(roles["timestamp"]),
+                                                       column_name=roles["timestamp"], raw=raw, name=name)
+        flag("missing_timestamp", missing_time)
+    else:
+        seconds = raw.data_rows(np.arange(n_rows)) - 1
+    dropped = _drop_report(reasons, raw)
+    kept = np.flatnonzero(reasons == 0)
+    if len(kept) == 0:
+        counts = ", ".join(f"{reason} {entry['count']}" for reason, entry in dropped.items())
+        raise DataError(f"{name}: no usable rows left after cleaning ({rows_read} read; dropped: {counts}); "
+                        "fix those rows or choose other columns with user_col/item_col/rating_col/time_col.")
+
+    def encode(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        present = np.flatnonzero(np.bincount(codes, minlength=len(values)) > 0)
+        ordered = present[_natural_order(values[present])]
+        lookup = np.full(len(values), -1, dtype=np.int64)
+        lookup[ordered] = np.arange(len(ordered))
+        return lookup[codes], values[ordered]
+
+    users, user_ids = encode(user_codes[kept], user_values)
+    items, interacted_ids = encode(item_codes[kept], item_values)
+    if len(user_ids) < 2:
+        raise DataError(f"{name}: only one user ({user_ids[0]!r}) is left after cleaning; a recommender needs "
+                        "events from at least 2 users - check the user column (user_col=).")
+    if len(interacted_ids) < 2:
+        raise DataError(f"{name}: only one item ({interacted_ids[0]!r}) is left after cleaning; a recommender needs "
+                        "at least 2 items - check the item column (item_col=).")
+    ratings = ratings[kept]
+    seconds = seconds[kept]
+    n_users, n_interacted = len(user_ids), len(interacted_ids)
+    low, high = int(seconds.min()), int(seconds.max())
+    span = high - low + 1
+    if n_users * span < 2**62:
+        key = users * span + (seconds - low)
+        order = None if np.all(key[:-1] <= key[1:]) else np.argsort(key, kind="stable")
+    else:
+        order = np.lexsort((seconds, users))
+    if order is not None:
+        users, items, ratings, seconds, kept = users[order], items[order], ratings[order], seconds[order], kept[order]
+    events = pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32),
+                           "rating": ratings.astype(np.float32), "timestamp": seconds.astype(np.int64)})
+
+    # item catalogue: interacted items, then metadata-only (cold) items
+    derived = {}
+    for role in ("title", "description", "categories"):
+        if roles.get(role):
+            derived[role] = _mode_per_item(items, _strings(table.column(roles[role]))[kept], n_interacted)
+    meta_frame, meta_report = metadata if metadata is not None else (None, None)
+    catalog_ids = interacted_ids
+    meta_rows = np.full(n_interacted, -1)
+    n_cold = 0
+    if meta_frame is not None and len(meta_frame):
+        meta_index = pd.Index(pd.Series(meta_frame["item_id"].to_numpy(), dtype=object))
+        meta_rows = meta_index.get_indexer(pd.Series(interacted_ids, dtype=object))
+        cold = np.setdiff1d(np.arange(len(meta_frame)), meta_rows[meta_rows >= 0])
+        cold_ids = meta_frame["item_id"].to_numpy()[cold]
+        cold_order = _natural_order(cold_ids)
+        catalog_ids = np.concatenate([interacted_ids, cold_ids[cold_order]]).astype(object)
+        meta_rows = np.concatenate([meta_rows, cold[cold_order]])
+        n_cold = len(cold)
+    n_catalog = len(catalog_ids)
+    titles = np.full(n_catalog, "", dtype=object)
+    descriptions = np.full(n_catalog, "", dtype=object)
+    categories = [[] for _ in range(n_catalog)]
+    if "title" in derived or "description" in derived:
+        titles[:n_interacted] = derived.get("title", derived.get("description"))
+        descriptions[:n_interacted] = derived.get("description", np.full(n_interacted, "", dtype=object))
+    if "categories" in derived:
+        separator = _category_separator(list(derived["categories"]))
+        for index, value in enumerate(derived["categories"]):
+            categories[index] = _parse_categories(value, separator)
+    if meta_frame is not None and len(meta_frame):
+        meta_titles = meta_frame["title"].to_numpy(dtype=object)
+        meta_descriptions = meta_frame["description"].to_numpy(dtype=object)
+        meta_categories = meta_frame["categories"].to_numpy(dtype=object)
+        for index in np.flatnonzero(meta_rows >= 0):
+            row = meta_rows[index]
+            if meta_titles[row]:
+                titles[index] = meta_titles[row]
+            if meta_descriptions[row]:
+                descriptions[index] = meta_descriptions[row]
+            if meta_categories[row]:
+                categories[index] = list(meta_categories[row])
+    texts = np.array([_item_text(t, d, c) for t, d, c in zip(titles, descriptions, categories)], dtype=object)
+    n_events = np.bincount(items, minlength=n_catalog).astype(np.int64)
+    items_frame = pd.DataFrame({"item_id": pd.Series(catalog_ids, dtype=str),
+                                "title": pd.Series(titles, dtype=str), "text": pd.Series(texts, dtype=str),
+                                "categories": pd.Series(categories, dtype=object), "n_events": n_events})
+
+    # report
+    per_user = np.bincount(users, minlength=n_users)
+    pair_keys = np.sort(users.astype(np.int64) * n_interacted + items)
+    n_pairs = int(1 + np.count_nonzero(pair_keys[1:] != pair_keys[:-1]))
+    report_warnings = list(raw.warnings)
+    for reason, entry in dropped.items():
+        if reason != "malformed_row":
+            report_warnings.append(f"dropped {entry['count']} {_DROP_EXPLANATIONS[reason]}; e.g. rows {entry['examples']}")
+    if not has_timestamps:
+        report_warnings.append("no time column found: the file row order is used as event order")
+    if not has_ratings:
+        report_warnings.append("no rating column found: every event has rating 1.0 (implicit feedback)")
+    share_lt3 = float(np.mean(per_user < 3))
+    if share_lt3 > 0.5:
+        report_warnings.append(f"{share_lt3:.0%} of users have fewer than 3 events; leave-last-out evaluation "
+                               "will keep them in training only")
+    if meta_report and meta_report.get("n_duplicate_ids"):
+        report_warnings.append(f"item metadata has {meta_report['n_duplicate_ids']} duplicated item ids; "
+                               "the first row of each was used")
+    report = {
+        "name": name,
+        "format": _format_label(raw.info),
+        "format_details": {k: raw.info.get(k) for k in ("format", "container", "delimiter", "has_header", "encoding")},
+        "columns": {k: v for k, v in roles.items() if v is not None},
+        "rows_read": int(rows_read),
+        "rows_kept": int(len(kept)),
+        "dropped": dropped,
+        "n_interactions": int(len(events)),
+        "n_users": int(n_users),
+        "n_items": int(n_interacted),
+        "n_catalog_items": int(n_catalog),
+        "n_cold_items": int(n_cold),
+        "density": float(n_pairs / (n_users * n_interacted)),
+        "n_duplicate_events": int(len(events) - n_pairs),
+        "min_events_per_user": int(per_user.min()),
+        "median_events_per_user": float(np.median(per_user)),
+        "share_users_under_3_events": share_lt3,
+        "has_timestamps": bool(has_timestamps),
+        "timestamp_unit": time_unit,
+        "first_event": _iso(low) if has_timestamps else None,
+        "last_event": _iso(high) if has_timestamps else None,
+        "time_span_days": round((high - low) / 86400, 3) if has_timestamps else None,
+        "has_ratings": bool(has_ratings),
+        "rating_kind": "quantity" if quantity else "explicit" if has_ratings else "implicit",
+        "rating_min": float(events["rating"].min()),
+        "rating_max": float(events["rating"].max()),
+        "n_items_with_text": int(np.count_nonzero(texts != "")),
+        "n_items_with_categories": int(sum(1 for c in categories if c)),
+        "metadata": meta_report,
+        "warnings": report_warnings,
+    }
+    return Dataset(events=events, items=items_frame, user_ids=np.asarray(user_ids, dtype=object),
+                   item_ids=np.asarray(catalog_ids, dtype=object), report=report, name=name,
+                   has_timestamps=bool(has_timestamps), has_ratings=bool(has_ratings))
+
+
+def load_dataset(interactions, items=None, *, name: str | None = None, user_col: str | None = None,
+                 item_col: str | None = None, rating_col: str | None = None, time_col: str | None = None,
+                 max_bytes: int | None = None) -> Dataset:
+    """Load an interaction file (and optional item metadata file) into a `Dataset`.
+
+    Args:
+        interactions: path or bytes (or a file-like upload) of the interaction file; any format listed in
+            `SUPPORTED_FORMATS_HELP`, recognised from content.
+        items: optional path/bytes of item metadata; its items without events become cold-start items.
+        name: file name used for messages and the data set name (needed to label bytes).
+        user_col, item_col, rating_col, time_col: explicit column names overriding auto-detection.
+        max_bytes: largest accepted file and decompressed content (default `DEFAULT_MAX_BYTES`).
+
+    Raises:
+        DataError: one line naming the file, the row/column and what to do.
+    """
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes)
+    label = _label(interactions, name)
+    overrides = {"user_col": user_col, "item_col": item_col, "rating_col": rating_col, "time_col": time_col}
+    state: dict = {}
+
+    def choose(layout):
+        names = layout.header if layout.header is not None else _headerless_event_names(layout)
+        roles = _event_roles(names, overrides, label)
+        state["roles"] = roles
+        return names, list(dict.fromkeys(v for v in roles.values() if v is not None))
+
+    try:
+        metadata = None
+        if items is not None:
+            metadata = load_item_metadata(items, name=None if not isinstance(items, (bytes, bytearray)) else "items",
+                                          max_bytes=limit)
+        raw = open_table(interactions, name=name, max_bytes=limit, known_names=_KNOWN_NAMES, choose_columns=choose)
+        roles = state.get("roles") or _event_roles(list(raw.table.column_names), overrides, label)
+        return _assemble(raw, roles, name=label, metadata=metadata)
+    except DataError:
+        raise
+    except MemoryError as exc:
+        raise DataError(f"{label} does not fit in memory; load a sample or lower max_bytes.") from exc
+    except Exception as exc:  # noqa: BLE001 - the loader promises DataError for every bad file
+        raise _unexpected(interactions, name, exc) from exc
+
+
+def build_dataset(interactions_frame: pd.DataFrame, items_frame: pd.DataFrame | None = None, *, name: str,
+                  report: dict | None = None) -> Dataset:
+    """Build a `Dataset` from already-clean frames (e.g. generated demo data).
+
+    Args:
+        interactions_frame: columns user_id, item_id and optionally rating and timestamp (unix seconds or
+            datetimes).
+        items_frame: optional columns item_id, title, description (or text), categories ("A|B" or lists).
+        name: data set name.
+        report: extra report entries (e.g. a source note); computed statistics always win.
+    """
+    try:
+        columns = [c for c in ("user_id", "item_id", "rating", "timestamp") if c in interactions_frame.columns]
+        table = pa.Table.from_pandas(interactions_frame[columns].reset_index(drop=True), preserve_index=False)
+        raw = RawTable(table=table, info={"format": "dataframe", "container": None, "delimiter": None,
+                                          "has_header": True, "encoding": None})
+        roles = {"user": "user_id" if "user_id" in columns else None,
+                 "item": "item_id" if "item_id" in columns else None,
+                 "rating": "rating" if "rating" in columns else None,
+                 "timestamp": "timestamp" if "timestamp" in columns else None}
+        for role in ("user", "item"):
+            if roles[role] is None:
+                raise _missing_role(role, list(interactions_frame.columns), (f"{role}_id",), f"a {role}_id column", name)
+        metadata = None
+        if items_frame is not None:
+            frame = items_frame.rename(columns={"text": "description"}) if "description" not in items_frame else items_frame
+            keep = [c for c in ("item_id", "title", "description", "categories") if c in frame.columns]
+            meta_table = pa.Table.from_pandas(frame[keep].reset_index(drop=True), preserve_index=False)
+            meta_roles = _metadata_roles(list(meta_table.column_names), name)
+            metadata = _metadata_frame(meta_table, meta_roles, [], name=name)
+        dataset = _assemble(raw, roles, name=name, metadata=metadata)
+    except DataError:
+        raise
+    except Exception as exc:  # noqa: BLE001
+        raise DataError(f"{name}: the frames could not be converted ({type(exc).__name__}: {str(exc)[:160]}); "
+                        "pass user_id/item_id columns of text or integers and numeric rating/timestamp.") from exc
+    if report:
+        extra = {k: v for k, v in report.items() if k not in dataset.report}
+        dataset.report.update(extra)
+        dataset.report["warnings"] = dataset.report["warnings"] + list(report.get("warnings", []))
+    return dataset
