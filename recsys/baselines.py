@@ -143,8 +143,9 @@ def ease_weights(gram: np.ndarray, *, l2: float) -> np.ndarray:
         raise ValueError(f"EASE: l2 must be > 0 (the closed form needs an invertible XᵀX + l2·I), got {l2}.")
     G = np.array(gram, dtype=np.float64)
     G[np.diag_indices_from(G)] += l2
-    P = _spd_inverse(G)
-    B = P / (-np.diag(P))[None, :]
+    B = _spd_inverse(G)
+    del G
+    B /= -np.diag(B)[None, :]
     B[np.diag_indices_from(B)] = 0.0
     return B.astype(np.float32)
 
@@ -268,23 +269,23 @@ def _neighbor_matrix(neighbors: np.ndarray, values: np.ndarray, n_neighbors: int
 
 
 def _spd_inverse(G: np.ndarray) -> np.ndarray:
-    """Inverse of a symmetric positive-definite matrix via Cholesky (about half the cost of LU)."""
-    factor, info = scipy.linalg.lapack.dpotrf(G, lower=False, clean=False, overwrite_a=False)
+    """Inverse of a symmetric positive-definite matrix: ``G = RᵀR`` (Cholesky), ``G⁻¹ = R⁻¹R⁻ᵀ``.
+
+    About twice as fast as a general LU inverse, and symmetric by construction.
+    """
+    factor, info = scipy.linalg.lapack.dpotrf(G, lower=False, clean=True)
     if info != 0:
-        raise ValueError(
-            "EASE: XᵀX + l2·I is not positive definite (numerically); use a larger l2."
-        )
-    inverse, info = scipy.linalg.lapack.dpotri(factor, lower=False, overwrite_c=True)
+        raise ValueError("EASE: XᵀX + l2·I is not positive definite (numerically); use a larger l2.")
+    factor_inverse, info = scipy.linalg.lapack.dtrtri(factor, lower=False, overwrite_c=True)
     if info != 0:
         raise ValueError("EASE: inverting XᵀX + l2·I failed; use a larger l2.")
-    upper = np.triu(inverse)
-    return upper + np.triu(inverse, 1).T
+    return factor_inverse @ factor_inverse.T
 
 
 def _check_ease_size(n_items: int, max_items: int) -> None:
     if n_items > max_items:
         raise ValueError(
-            f"EASE needs a dense {n_items}×{n_items} matrix ({n_items**2 * 12 / 1e9:.1f} GB while fitting), "
+            f"EASE needs dense {n_items}×{n_items} matrices (about {n_items**2 * 24 / 1e9:.1f} GB while fitting), "
             f"more than max_items={max_items} allows; drop rare items first or raise max_items."
         )
 

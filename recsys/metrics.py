@@ -189,7 +189,8 @@ def full_ranking_metrics(
         raise ValueError(f"full_ranking_metrics: ties must be 'expected' or 'pessimistic', got {ties!r}.")
     _check_range(targets, n_items, "target", "n_items")
     if exclude is not None:
-        exclude = sp.csr_matrix(exclude)
+        exclude = sp.csr_matrix(exclude, copy=True)
+        exclude.eliminate_zeros()
         if exclude.shape[1] != n_items:
             raise ValueError(
                 f"full_ranking_metrics: exclude has {exclude.shape[1]} columns but n_items={n_items}."

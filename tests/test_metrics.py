@@ -201,3 +201,9 @@ def test_interaction_matrix_rejects_bad_input():
         interaction_matrix(events, n_users=4, n_items=2, weights=np.ones(2))
     with pytest.raises(ValueError, match="'item'"):
         interaction_matrix(pd.DataFrame({"user": [0]}), n_users=1, n_items=1)
+
+
+def test_explicitly_stored_zeros_in_exclude_do_not_exclude():
+    exclude = sp.csr_matrix((np.array([0.0, 1.0]), ([0, 0], [0, 4])), shape=(3, 5))  # u0: 0 stored, 4 excluded
+    m = full_ranking_metrics(table_scores, users=[0], targets=[2], exclude=exclude, n_items=5, k=1)
+    assert m["HR@1"] == 0.0  # item 0 (0.9) still outranks target 2 (0.5)
