@@ -12,6 +12,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import importlib.metadata
 import json
 import os
 import tempfile
@@ -96,13 +97,19 @@ def umap_fallback_reason(n_rows: int, *, n_neighbors: int = 15) -> str | None:
     return None
 
 
+def _umap_version() -> str:
+    """Installed umap-learn version, read from package metadata so a cache hit never imports umap (slow)."""
+    try:
+        return importlib.metadata.version("umap-learn")
+    except importlib.metadata.PackageNotFoundError:
+        return "unknown"
+
+
 def _umap_key(matrix: np.ndarray, *, seed: int, n_neighbors: int, min_dist: float, metric: str) -> str:
     """sha256 hex of the vectors' bytes, shape and every parameter that changes the UMAP output."""
-    import umap
-
     params = {
         "format": _CACHE_FORMAT,
-        "umap": umap.__version__ if hasattr(umap, "__version__") else "unknown",
+        "umap": _umap_version(),
         "shape": list(matrix.shape),
         "dtype": str(matrix.dtype),
         "seed": int(seed),

@@ -1,6 +1,7 @@
 """Tests for recsys.projection: PCA/UMAP shapes, determinism, the on-disk UMAP cache, cosine neighbours."""
 
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -79,6 +80,7 @@ def test_bad_vectors_raise_clear_errors():
 # --- UMAP ------------------------------------------------------------------------------------------
 
 
+@pytest.mark.slow  # first UMAP fit in a process JIT-compiles numba code: ~10 s
 def test_umap_shape_and_cluster_separation(umap_coords):
     assert umap_coords.shape == (60, 2)
     assert umap_coords.dtype == np.float32
@@ -88,10 +90,12 @@ def test_umap_shape_and_cluster_separation(umap_coords):
     assert gap > 3 * spread
 
 
+@pytest.mark.slow  # first UMAP fit in a process JIT-compiles numba code: ~10 s
 def test_umap_is_deterministic_for_a_seed(two_clusters, umap_coords):
     np.testing.assert_array_equal(umap_2d(two_clusters, seed=0), umap_coords)
 
 
+@pytest.mark.slow  # first UMAP fit in a process JIT-compiles numba code: ~10 s
 def test_umap_cache_is_written_then_served_without_recomputing(two_clusters, umap_coords, tmp_path, monkeypatch):
     first = umap_2d(two_clusters, seed=0, cache_dir=tmp_path)
     np.testing.assert_array_equal(first, umap_coords)
@@ -225,3 +229,23 @@ def test_neighbours_bad_arguments():
 
 def test_module_exports_public_api():
     assert set(projection.__all__) >= {"pca_2d", "umap_2d", "nearest_neighbors"}
+
+
+def test_cache_hit_does_not_import_umap(tmp_path):
+    """Serving a cached projection must not pay umap's multi-second import."""
+    import subprocess
+    import sys
+
+    vectors = np.arange(40, dtype=np.float32).reshape(20, 2)
+    path = umap_cache_path(vectors, cache_dir=tmp_path)
+    expected = np.arange(40, dtype=np.float32).reshape(20, 2)[::-1].copy()
+    np.save(path, expected)
+    script = (
+        "import sys, numpy as np\n"
+        "from recsys.projection import umap_2d\n"
+        f"out = umap_2d(np.arange(40, dtype=np.float32).reshape(20, 2), cache_dir={str(tmp_path)!r})\n"
+        f"assert (out == np.load({str(path)!r})).all()\n"
+        "assert 'umap' not in sys.modules, 'umap was imported'\n"
+    )
+    repo_root = Path(__file__).resolve().parents[1]
+    subprocess.run([sys.executable, "-c", script], check=True, timeout=60, cwd=repo_root)
