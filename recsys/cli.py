@@ -1,0 +1,254 @@
+"""Command line: `python -m recsys {demo,inspect,train,recommend,evaluate,runs}`.
+
+The same functions as the app. On bad input every command exits with code 2 and prints one line
+on stderr saying what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+EXIT_BAD_INPUT = 2
+
+
+class UsageError(Exception):
+    """Bad command-line input: printed as one line, exit code 2."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        raise UsageError(f"{self.prog}: {message} (see --help)")
+
+
+def _add_columns(p):
+    g = p.add_argument_group("column names (auto-detected when omitted)")
+    g.add_argument("--user-col", help="name of the user id column")
+    g.add_argument("--item-col", help="name of the item id column")
+    g.add_argument("--rating-col", help="name of the rating / quantity column")
+    g.add_argument("--time-col", help="name of the timestamp column")
+
+
+def _add_model(p):
+    from recsys.config import TrainConfig
+
+    d = TrainConfig()
+    g = p.add_argument_group("model (defaults work without tuning)")
+    g.add_argument("--alpha", type=float, default=None,
+                   help="CF weight α in [0,1] of the hybrid score (default: best α on validation)")
+    g.add_argument("--dim", type=int, default=d.dim, help=f"embedding size (default {d.dim})")
+    g.add_argument("--lstm-units", type=int, default=d.lstm_units, help=f"LSTM units (default {d.lstm_units})")
+    g.add_argument("--cnn-filters", type=int, default=d.cnn_filters, help=f"text CNN filters (default {d.cnn_filters})")
+    g.add_argument("--kernel-size", type=int, default=d.kernel_size, help=f"text CNN kernel size (default {d.kernel_size})")
+    g.add_argument("--seq-len", type=int, default=d.seq_len, help=f"events the LSTM reads (default {d.seq_len})")
+    g.add_argument("--epochs", type=int, default=d.epochs, help=f"maximum epochs, early stopping on validation NDCG@10 (default {d.epochs})")
+    g.add_argument("--batch-size", type=int, default=d.batch_size, help=f"batch size (default {d.batch_size})")
+    g.add_argument("--lr", type=float, default=d.lr, help=f"learning rate (default {d.lr})")
+    g.add_argument("--seed", type=int, default=d.seed, help=f"random seed (default {d.seed})")
+    g.add_argument("--min-rating", type=float, default=None,
+                   help="drop events with a rating below this before training (explicit ratings)")
+    g.add_argument("--rating-weights", action="store_true", help="weight training targets by their rating")
+
+
+def _config(args):
+    from recsys.config import TrainConfig
+
+    try:
+        return TrainConfig(alpha=args.alpha, dim=args.dim, lstm_units=args.lstm_units, cnn_filters=args.cnn_filters,
+                           kernel_size=args.kernel_size, seq_len=args.seq_len, epochs=args.epochs,
+                           batch_size=args.batch_size, lr=args.lr, seed=args.seed, min_rating=args.min_rating,
+                           rating_weights=args.rating_weights)
+    except ValueError as e:
+        raise UsageError(str(e)) from e
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = _Parser(prog="python -m recsys", description="Recsys Studio: train, inspect and evaluate hybrid recommenders.")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    s = sub.add_parser("demo", help="write the built-in demo dataset as interactions.csv + items.csv")
+    s.add_argument("--out", required=True, help="folder to write into")
+    s.add_argument("--seed", type=int, default=0, help="generator seed (default 0)")
+
+    s = sub.add_parser("inspect", help="print the validation report of a dataset as JSON")
+    s.add_argument("--interactions", required=True, help="interactions file (CSV/TSV/Parquet/JSONL, optionally .gz/.zip)")
+    s.add_argument("--items", help="optional item metadata file")
+    _add_columns(s)
+
+    s = sub.add_parser("train", help="train the hybrid model on all interactions and write the run")
+    s.add_argument("--interactions", required=True, help="interactions file")
+    s.add_argument("--items", help="optional item metadata file")
+    s.add_argument("--run-dir", required=True, help="folder the run is written to")
+    s.add_argument("--strategy", choices=["auto", "none"], default="auto",
+                   help="device strategy: auto uses a GPU when TensorFlow sees one")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_columns(s)
+    _add_model(s)
+
+    s = sub.add_parser("recommend", help="write top-K recommendations of a run as CSV")
+    s.add_argument("--run-dir", required=True, help="a run written by `train`")
+    s.add_argument("--k", type=int, default=10, help="list length (default 10)")
+    s.add_argument("--out", required=True, help="CSV to write: user_id,item_id,rank,score,cf_score,content_score")
+    s.add_argument("--users", nargs="+", help="original user ids (default: every user)")
+    s.add_argument("--alpha", type=float, default=None, help="CF weight α in [0,1] (default: the run's α)")
+
+    s = sub.add_parser("evaluate", help="temporal leave-last-out evaluation: model vs baselines + α sweep")
+    s.add_argument("--interactions", required=True, help="interactions file")
+    s.add_argument("--items", help="optional item metadata file")
+    s.add_argument("--k", type=int, default=10, help="cut-off K (default 10)")
+    s.add_argument("--out", required=True, help="metrics JSON to write")
+    s.add_argument("--no-baselines", action="store_true", help="skip popularity / item-kNN / EASE")
+    s.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_columns(s)
+    _add_model(s)
+
+    s = sub.add_parser("runs", help="list the complete runs of a run store")
+    s.add_argument("--store", default=None, help="run store folder (default $RECSYS_RUNS_DIR or ./runs)")
+    return p
+
+
+def _load(args):
+    from recsys.data import load_dataset
+
+    return load_dataset(args.interactions, args.items, user_col=args.user_col, item_col=args.item_col,
+                        rating_col=args.rating_col, time_col=args.time_col)
+
+
+class ProgressBar:
+    """A one-line text progress bar on stderr (epoch, step, loss, validation NDCG@10, ETA)."""
+
+    def __init__(self, enabled=True, stream=None):
+        self.enabled, self.stream, self.last = enabled, stream or sys.stderr, 0.0
+
+    def __call__(self, p):
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if p.phase == "training" and now - self.last < 0.2 and p.step != p.steps:
+            return
+        self.last = now
+        width = 24
+        filled = int(width * p.fraction)
+        eta = f"{p.eta_s:4.0f}s" if p.eta_s is not None else "  ?s"
+        loss = f"{p.loss:.3f}" if p.loss is not None else "-"
+        val = f"{p.best_val_ndcg:.4f}" if p.best_val_ndcg is not None else "-"
+        line = (f"\r[{'#' * filled}{'.' * (width - filled)}] {p.phase:<10} epoch {p.epoch}/{p.epochs} "
+                f"step {p.step}/{p.steps} loss {loss} best val NDCG@10 {val} ETA {eta}")
+        self.stream.write(line)
+        if p.phase == "done":
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def cmd_demo(args):
+    from recsys.demo import write_demo
+
+    paths = write_demo(args.out, seed=args.seed)
+    print(json.dumps({"interactions": str(paths[0]), "items": str(paths[1])}))
+
+
+def cmd_inspect(args):
+    ds = _load(args)
+    print(json.dumps(ds.report, indent=2, default=str))
+
+
+def cmd_train(args):
+    from recsys.training import device_info, train_run
+
+    config = _config(args)
+    ds = _load(args)
+    bar = ProgressBar(enabled=not args.quiet)
+    if not args.quiet:
+        dev = device_info()
+        print(f"training on {dev['name']} ({dev['kind']}); {ds.report.get('n_interactions')} events, "
+              f"{ds.n_users} users, {ds.n_items} items", file=sys.stderr)
+    run = train_run(ds, config, run_dir=args.run_dir, progress=bar)
+    bar.stream.write("\n") if not args.quiet else None
+    v = run.metrics.get("validation", {})
+    print(json.dumps({"run_dir": str(run.path), "run_id": run.run_id, "best_alpha": v.get("best_alpha"),
+                      "val_ndcg@10": v.get("ndcg@10"), "train_seconds": run.metrics.get("train_seconds")}))
+
+
+def cmd_recommend(args):
+    import numpy as np
+    import pandas as pd
+
+    from recsys.export import safe_for_csv
+    from recsys.serving import recommend
+    from recsys.store import load_run
+
+    if args.k < 1:
+        raise UsageError(f"--k must be at least 1, got {args.k}")
+    if args.alpha is not None and not 0 <= args.alpha <= 1:
+        raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    run = load_run(args.run_dir)
+    users = None
+    if args.users:
+        index = {u: i for i, u in enumerate(run.user_ids)}
+        missing = [u for u in args.users if u not in index]
+        if missing:
+            raise UsageError(f"unknown user id {missing[0]!r} (not in the run's training data); "
+                             f"{len(missing)} of {len(args.users)} ids unknown")
+        users = np.array([index[u] for u in args.users], dtype=np.int64)
+    recs = recommend(run, users, k=args.k, alpha=args.alpha)
+    out = recs[["user_id", "item_id", "rank", "score", "cf_score", "content_score"]]
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    safe_for_csv(pd.DataFrame(out)).to_csv(args.out, index=False)
+    print(json.dumps({"out": args.out, "rows": int(len(out)), "users": int(out["user_id"].nunique())}))
+
+
+def cmd_evaluate(args):
+    from recsys.evaluate import evaluate_dataset, metrics_table
+
+    config = _config(args)
+    ds = _load(args)
+    bar = ProgressBar(enabled=not args.quiet)
+    result = evaluate_dataset(ds, config, k=args.k, progress=bar, baselines=not args.no_baselines)
+    if not args.quiet:
+        sys.stderr.write("\n")
+    result["dataset"] = {"name": ds.name, "fingerprint": ds.fingerprint()}
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result, indent=2, default=str))
+    print(metrics_table(result, k=args.k).to_string(index=False))
+
+
+def cmd_runs(args):
+    from recsys.store import RunStore
+
+    print(json.dumps(RunStore(args.store).list_runs(), indent=2, default=str))
+
+
+COMMANDS = {"demo": cmd_demo, "inspect": cmd_inspect, "train": cmd_train, "recommend": cmd_recommend,
+            "evaluate": cmd_evaluate, "runs": cmd_runs}
+
+
+def main(argv=None) -> int:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+        COMMANDS[args.command](args)
+        return 0
+    except SystemExit as e:  # --help
+        return int(e.code or 0)
+    except UsageError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("error: interrupted; nothing incomplete was stored", file=sys.stderr)
+        return 130
+    except Exception as e:  # noqa: BLE001 - every failure becomes one clear line
+        from recsys.data import DataError
+        from recsys.store import RunStoreError
+
+        if isinstance(e, (DataError, RunStoreError, ValueError, OSError)):
+            msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+            print(f"error: {msg}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        print(f"error: unexpected {type(e).__name__}: {str(e).splitlines()[0] if str(e) else ''} "
+              "(please report this with the command you ran)", file=sys.stderr)
+        return 1

@@ -1,0 +1,81 @@
+"""Training configuration: one frozen dataclass shared by the app, the CLI and the run store."""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Model sizes and training settings. The defaults are meant to work without tuning.
+
+    Attributes:
+        alpha: default blend weight of the CF score at serving time; None = the α with the best
+            validation NDCG@10 (chosen from stored component scores, no retraining).
+        dim: size of every user and item vector (CF and content).
+        lstm_units: LSTM width of the user behaviour model.
+        cnn_filters, kernel_size: Conv1D of the item text model.
+        word_dim: word embedding size of the text model.
+        text_len: tokens kept per item description.
+        max_vocab: text vocabulary size.
+        seq_len: how many recent events the LSTM reads (and the training window length).
+        epochs: upper bound; early stopping on validation NDCG@10 usually stops sooner.
+        patience: epochs without validation improvement before stopping.
+        batch_size, lr, dropout: optimisation settings.
+        min_rating: events with a rating below this are dropped before training (explicit data).
+        rating_weights: weight each target by its rating instead of 1.
+        seed: seeds every random step (init, dropout, shuffling).
+    """
+
+    alpha: float | None = None
+    dim: int = 64
+    lstm_units: int = 128
+    cnn_filters: int = 64
+    kernel_size: int = 3
+    word_dim: int = 32
+    text_len: int = 32
+    max_vocab: int = 20000
+    seq_len: int = 50
+    epochs: int = 20
+    patience: int = 3
+    batch_size: int = 64
+    lr: float = 2e-3
+    dropout: float = 0.3
+    min_rating: float | None = None
+    rating_weights: bool = False
+    seed: int = 0
+    extra: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def __post_init__(self):
+        checks = {
+            "dim": self.dim >= 1, "lstm_units": self.lstm_units >= 1, "cnn_filters": self.cnn_filters >= 1,
+            "kernel_size": self.kernel_size >= 1, "word_dim": self.word_dim >= 1, "text_len": self.text_len >= 1,
+            "max_vocab": self.max_vocab >= 3, "seq_len": self.seq_len >= 1, "epochs": self.epochs >= 1,
+            "patience": self.patience >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "dropout": 0 <= self.dropout < 1,
+        }
+        bad = [k for k, ok in checks.items() if not ok]
+        if bad:
+            name = bad[0]
+            raise ValueError(f"invalid training setting {name}={getattr(self, name)!r}: "
+                             "sizes and counts must be positive, dropout in [0, 1)")
+        if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
+            raise ValueError(f"invalid alpha={self.alpha!r}: α must be between 0 and 1")
+
+    def to_dict(self) -> dict:
+        d = dataclasses.asdict(self)
+        d.pop("extra")
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "TrainConfig":
+        names = {f.name for f in dataclasses.fields(cls)} - {"extra"}
+        return cls(**{k: v for k, v in d.items() if k in names})
+
+    def model_key(self) -> str:
+        """Hash of every setting. α is included: a fixed α is what early stopping monitors."""
+        d = self.to_dict()
+        return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()

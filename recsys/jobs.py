@@ -1,0 +1,99 @@
+"""Training jobs as objects: a registry maps a run key to a background job with progress and cancel.
+
+The app holds one `JobRegistry` (via `st.cache_resource`); pages only read a job's progress, so
+leaving a page changes nothing. Two requests for the same data + config share one job (and one
+run); different configs train side by side, each with its own progress record.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from dataclasses import dataclass, field
+
+from recsys.config import TrainConfig
+from recsys.store import RunStore, run_key
+
+
+@dataclass
+class TrainingJob:
+    """One training run in a background thread."""
+
+    key: str
+    dataset_name: str
+    config: TrainConfig
+    status: str = "queued"  # queued | running | done | failed | cancelled
+    progress: object = None  # the latest recsys.training.Progress
+    error: str | None = None
+    run_path: str | None = None
+    started_at: float = field(default_factory=time.time)
+    finished_at: float | None = None
+    cancel_event: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.status in ("queued", "running")
+
+    def cancel(self) -> None:
+        self.cancel_event.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        if self.thread is not None:
+            self.thread.join(timeout)
+        return not self.active
+
+
+class JobRegistry:
+    """Thread-safe registry of training jobs keyed by run key."""
+
+    def __init__(self, store: RunStore | None = None):
+        self.store = store or RunStore()
+        self._jobs: dict[str, TrainingJob] = {}
+        self._lock = threading.Lock()
+
+    def submit(self, dataset, config: TrainConfig) -> TrainingJob:
+        """Starts training (or joins the running job for the same data + config)."""
+        from recsys.training import Progress, TrainingCancelled, train_run
+
+        key = run_key(dataset.fingerprint(), config)
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and (job.active or job.status == "done"):
+                if job.status != "done" or self.store.has(key):
+                    return job
+            job = TrainingJob(key=key, dataset_name=dataset.name, config=config)
+            self._jobs[key] = job
+            if self.store.has(key):
+                job.status, job.run_path, job.finished_at = "done", str(self.store.path_for(key)), time.time()
+                job.progress = Progress(phase="done")
+                return job
+
+            def work():
+                job.status = "running"
+                try:
+                    run = train_run(dataset, config, store=self.store,
+                                    progress=lambda p: setattr(job, "progress", p), cancel=job.cancel_event)
+                    job.run_path = str(run.path)
+                    job.status = "done"
+                except TrainingCancelled:
+                    job.status = "cancelled"
+                except Exception as e:  # the message is shown to the user; the app stays up
+                    job.error = f"{type(e).__name__}: {e}"
+                    job.traceback = traceback.format_exc()
+                    job.status = "failed"
+                finally:
+                    job.finished_at = time.time()
+
+            job.thread = threading.Thread(target=work, name=f"train-{key[:8]}", daemon=True)
+            job.thread.start()
+            return job
+
+    def get(self, key: str) -> TrainingJob | None:
+        with self._lock:
+            return self._jobs.get(key)
+
+    def jobs(self) -> list[TrainingJob]:
+        with self._lock:
+            return sorted(self._jobs.values(), key=lambda j: j.started_at, reverse=True)

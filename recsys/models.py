@@ -1,0 +1,208 @@
+"""The hybrid recommender: a CF tower, a text-CNN item tower and an LSTM user tower.
+
+Both parts are trained as softmax logits over the whole catalogue for the user's next new item,
+each with its own loss, so their scores share one scale and α can blend them at serving time:
+
+    cf(u, i)      = <U_u, V_i> + b_i
+    content(u, i) = <LSTM(last L items of u), C_i> + c_i
+    C_i           = E_i + [has_text_i] · Dense(GlobalMaxPool(Conv1D(WordEmb(tokens_i)))) + Dense(categories_i)
+    m̂(u, i)       = α · cf(u, i) + (1 − α) · content(u, i)
+
+The LSTM reads the content vectors C of the items in the sequence (input and output item vectors are
+tied), so an item's text shapes both how it is recommended and how it shapes a user's interest.
+Everything is written with `keras.ops`, so the model runs on any Keras backend.
+"""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+from keras import layers, ops
+
+NEG_INF = -1e9
+
+
+@keras.saving.register_keras_serializable(package="recsys")
+class ItemContentTower(layers.Layer):
+    """Item content vectors `[n_items, dim]` from token ids, categories and an id embedding.
+
+    Args:
+        n_items: catalogue size.
+        vocab_size: text vocabulary size (0 = padding, 1 = out of vocabulary).
+        n_categories: width of the category multi-hot input.
+        dim: output vector size.
+        word_dim: word embedding size.
+        cnn_filters, kernel_size: Conv1D shape.
+        dropout: dropout on the text features during training.
+    """
+
+    def __init__(self, *, n_items, vocab_size, n_categories, dim=64, word_dim=32, cnn_filters=64,
+                 kernel_size=3, dropout=0.1, **kwargs):
+        super().__init__(**kwargs)
+        self.n_items = n_items
+        self.vocab_size = vocab_size
+        self.n_categories = n_categories
+        self.dim = dim
+        self.word_dim = word_dim
+        self.cnn_filters = cnn_filters
+        self.kernel_size = kernel_size
+        self.dropout_rate = dropout
+        self.id_embedding = layers.Embedding(n_items, dim, embeddings_initializer=keras.initializers.RandomNormal(stddev=0.05), name="id_embedding")
+        self.word_embedding = layers.Embedding(vocab_size, word_dim, name="word_embedding")
+        self.conv = layers.Conv1D(cnn_filters, kernel_size, padding="same", activation="relu", name="conv")
+        self.text_dense = layers.Dense(dim, name="text_dense")
+        self.category_dense = layers.Dense(dim, use_bias=False, name="category_dense")
+        self.dropout = layers.Dropout(dropout)
+
+    def build(self, input_shape=None):
+        tokens_shape = (self.n_items, None)
+        self.word_embedding.build((None, None))
+        self.conv.build((None, None, self.word_dim))
+        self.text_dense.build((None, self.cnn_filters))
+        self.category_dense.build((None, self.n_categories))
+        self.id_embedding.build((None,))
+        del tokens_shape
+        self.built = True
+
+    def call(self, tokens, categories, has_text, id_scale, training=False):
+        """Args: tokens int [n, T], categories float [n, C], has_text float [n],
+        id_scale float [n] (1 for items seen in training, 0 for cold items). Returns [n, dim]."""
+        words = self.word_embedding(tokens)  # [n, T, word_dim]
+        mask = ops.cast(ops.not_equal(tokens, 0), words.dtype)[..., None]
+        feats = self.conv(words) * mask  # relu output >= 0, so zeroed padding never wins the max
+        pooled = ops.max(feats, axis=1)  # [n, filters]
+        pooled = self.dropout(pooled, training=training)
+        text_vec = self.text_dense(pooled) * ops.cast(has_text, pooled.dtype)[:, None]
+        cat_vec = self.category_dense(categories)
+        ids = ops.arange(ops.shape(tokens)[0], dtype="int32")
+        id_vec = self.id_embedding(ids) * ops.cast(id_scale, text_vec.dtype)[:, None]
+        return id_vec + text_vec + cat_vec
+
+    def get_config(self):
+        config = super().get_config()
+        config.update(n_items=self.n_items, vocab_size=self.vocab_size, n_categories=self.n_categories,
+                      dim=self.dim, word_dim=self.word_dim, cnn_filters=self.cnn_filters,
+                      kernel_size=self.kernel_size, dropout=self.dropout_rate)
+        return config
+
+
+@keras.saving.register_keras_serializable(package="recsys")
+class HybridRecommender(keras.Model):
+    """MF + LSTM user model + text-CNN item model, trained with two next-item softmax losses.
+
+    Inputs (a dict): `user` int [B], `inputs` int [B, L] (item index + 1, 0 = padding).
+    Outputs (a dict): `cf` logits [B, n_items]; `content` logits [B, L, n_items].
+
+    Item features (tokens, categories, has-text flags, the trained-item mask) are stored in the model
+    as non-trainable weights, so a saved `.keras` file carries everything needed to score.
+    """
+
+    def __init__(self, *, n_users, n_items, vocab_size, text_len, n_categories, dim=64, lstm_units=128,
+                 word_dim=32, cnn_filters=64, kernel_size=3, dropout=0.2, **kwargs):
+        super().__init__(**kwargs)
+        self.n_users = n_users
+        self.n_items = n_items
+        self.vocab_size = vocab_size
+        self.text_len = text_len
+        self.n_categories = n_categories
+        self.dim = dim
+        self.lstm_units = lstm_units
+        self.word_dim = word_dim
+        self.cnn_filters = cnn_filters
+        self.kernel_size = kernel_size
+        self.dropout_rate = dropout
+        init = keras.initializers.RandomNormal(stddev=0.05)
+        self.user_embedding = layers.Embedding(n_users, dim, embeddings_initializer=init, name="cf_user")
+        self.item_embedding = layers.Embedding(n_items, dim, embeddings_initializer=init, name="cf_item")
+        self.item_tower = ItemContentTower(n_items=n_items, vocab_size=vocab_size, n_categories=n_categories,
+                                           dim=dim, word_dim=word_dim, cnn_filters=cnn_filters,
+                                           kernel_size=kernel_size, dropout=dropout / 2, name="item_tower")
+        self.lstm = layers.LSTM(lstm_units, return_sequences=True, name="lstm")
+        self.user_dense = layers.Dense(dim, name="seq_user_dense")
+        self.input_dropout = layers.Dropout(dropout)
+        self.output_dropout = layers.Dropout(dropout)
+
+    def build(self, input_shape=None):
+        n, d = self.n_items, self.dim
+        self.cf_bias = self.add_weight(shape=(n,), initializer="zeros", name="cf_bias")
+        self.content_bias = self.add_weight(shape=(n,), initializer="zeros", name="content_bias")
+        self.item_tokens = self.add_weight(shape=(n, self.text_len), dtype="int32", initializer="zeros",
+                                           trainable=False, name="item_tokens")
+        self.item_categories = self.add_weight(shape=(n, self.n_categories), initializer="zeros",
+                                               trainable=False, name="item_categories")
+        self.item_has_text = self.add_weight(shape=(n,), initializer="zeros", trainable=False, name="item_has_text")
+        self.item_trained = self.add_weight(shape=(n,), initializer="ones", trainable=False, name="item_trained")
+        self.user_embedding.build((None,))
+        self.item_embedding.build((None,))
+        self.item_tower.build()
+        self.lstm.build((None, None, d))
+        self.user_dense.build((None, self.lstm_units))
+        self.built = True
+
+    def set_item_features(self, features, trained_mask):
+        """Copies per-item inputs (an `ItemFeatures`) and the trained-item mask into the model."""
+        if not self.built:
+            self.build()
+        self.item_tokens.assign(np.asarray(features.tokens, np.int32))
+        self.item_categories.assign(np.asarray(features.categories, np.float32))
+        self.item_has_text.assign(np.asarray(features.has_text, np.float32))
+        self.item_trained.assign(np.asarray(trained_mask, np.float32))
+
+    # ----- towers -----------------------------------------------------------------------------
+    def content_item_vectors(self, training=False, tokens=None, categories=None, has_text=None, id_scale=None):
+        """C `[n, dim]` for the catalogue, or for given raw item features (cold items, new text)."""
+        if tokens is None:
+            tokens, categories = self.item_tokens, self.item_categories
+            has_text, id_scale = self.item_has_text, self.item_trained
+        return self.item_tower(tokens, categories, has_text, id_scale, training=training)
+
+    def sequence_states(self, inputs, item_vectors, training=False):
+        """LSTM user vectors at every position `[B, L, dim]` from padded item sequences `[B, L]`."""
+        padded = ops.concatenate([ops.zeros((1, self.dim), dtype=item_vectors.dtype), item_vectors], axis=0)
+        x = ops.take(padded, inputs, axis=0)
+        x = self.input_dropout(x, training=training)
+        mask = ops.not_equal(inputs, 0)
+        h = self.lstm(x, mask=mask, training=training)
+        h = self.output_dropout(h, training=training)
+        return self.user_dense(h)
+
+    def sequence_user_vectors(self, inputs, training=False):
+        """LSTM user vector after the last item of each sequence `[B, dim]`."""
+        item_vectors = self.content_item_vectors(training=training)
+        return self.sequence_states(inputs, item_vectors, training=training)[:, -1, :]
+
+    def _logit_mask(self):
+        # Items never seen in training cannot be next-item targets there; keep them out of the softmax.
+        return (1.0 - self.item_trained) * NEG_INF
+
+    def call(self, data, training=False):
+        users, inputs = data["user"], data["inputs"]
+        item_vectors = self.content_item_vectors(training=training)
+        states = self.sequence_states(inputs, item_vectors, training=training)
+        mask = self._logit_mask()
+        content = ops.einsum("bld,nd->bln", states, item_vectors) + self.content_bias + mask
+        u = self.user_embedding(users)
+        cf = ops.matmul(u, ops.transpose(self.item_embedding.embeddings)) + self.cf_bias + mask
+        return {"cf": ops.cast(cf, "float32"), "content": ops.cast(content, "float32")}
+
+    def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
+        """Sum of the two weighted next-item cross-entropies (CF and content)."""
+        targets, weights = y["targets"], ops.cast(y["weights"], "float32")
+        denom = ops.maximum(ops.sum(weights), 1.0)
+        cf_logp = ops.log_softmax(y_pred["cf"], axis=-1)  # [B, N]
+        cf_nll = -ops.take_along_axis(cf_logp, targets, axis=1)  # [B, L]
+        content_nll = ops.sparse_categorical_crossentropy(targets, y_pred["content"], from_logits=True)
+        loss = ops.sum(cf_nll * weights) / denom + ops.sum(content_nll * weights) / denom
+        return loss + ops.sum(self.losses) if self.losses else loss
+
+    def get_config(self):
+        return {
+            "n_users": self.n_users, "n_items": self.n_items, "vocab_size": self.vocab_size,
+            "text_len": self.text_len, "n_categories": self.n_categories, "dim": self.dim,
+            "lstm_units": self.lstm_units, "word_dim": self.word_dim, "cnn_filters": self.cnn_filters,
+            "kernel_size": self.kernel_size, "dropout": self.dropout_rate, "name": self.name,
+        }
+
+    @classmethod
+    def from_config(cls, config):
+        return cls(**config)

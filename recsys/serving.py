@@ -1,0 +1,185 @@
+"""Serving from a stored run: component scores → α-blend → top-K, similar items, cold start.
+
+Scores are computed per user batch (two matmuls), so a full users × items matrix never exists
+beyond one batch, and changing α only re-weights the two stored component scores.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+from recsys.features import ItemFeatures, sequence_from_items
+from recsys.metrics import topk_items
+
+
+def seen_matrix(run) -> sp.csr_matrix:
+    """csr `[n_users, n_items]`: the items each user already had (never recommended)."""
+    ev = run.events
+    data = np.ones(len(ev), np.float32)
+    m = sp.csr_matrix((data, (ev["user"].to_numpy(), ev["item"].to_numpy())), shape=(run.n_users, run.n_items))
+    m.sum_duplicates()
+    return m
+
+
+def component_scores(run, users) -> tuple[np.ndarray, np.ndarray]:
+    """(cf `[b, n_items]`, content `[b, n_items]`) for user indices."""
+    return run.vectors.scores(np.asarray(users, dtype=np.int64))
+
+
+def blend(cf: np.ndarray, content: np.ndarray, alpha: float) -> np.ndarray:
+    """m̂ = α·cf + (1−α)·content."""
+    if not 0.0 <= alpha <= 1.0:
+        raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
+    return alpha * cf + (1.0 - alpha) * content
+
+
+def _exclude(scores: np.ndarray, exclude_rows: sp.csr_matrix | None) -> np.ndarray:
+    if exclude_rows is not None and exclude_rows.nnz:
+        rows = np.repeat(np.arange(exclude_rows.shape[0]), np.diff(exclude_rows.indptr))
+        scores[rows, exclude_rows.indices] = -np.inf
+    return scores
+
+
+def recommend_batches(run, users=None, *, k: int = 10, alpha: float | None = None, batch_size: int = 1024):
+    """Yields one long-form frame per user batch: user, item, rank, score, cf_score, content_score.
+
+    Never includes an item the user already had. If a user has seen almost the whole catalogue,
+    the list is shorter than k.
+    """
+    alpha = run.default_alpha if alpha is None else float(alpha)
+    users = np.arange(run.n_users) if users is None else np.asarray(users, dtype=np.int64)
+    seen = seen_matrix(run)
+    k = min(int(k), run.n_items)
+    for start in range(0, len(users), batch_size):
+        batch = users[start : start + batch_size]
+        cf, content = component_scores(run, batch)
+        scores = _exclude(blend(cf, content, alpha), seen[batch])
+        top = topk_items(scores, k)
+        top_scores = np.take_along_axis(scores, top, axis=1)
+        valid = np.isfinite(top_scores)
+        rows = np.repeat(np.arange(len(batch)), k).reshape(len(batch), k)
+        frame = pd.DataFrame({
+            "user": batch[rows[valid]],
+            "item": top[valid],
+            "rank": (np.broadcast_to(np.arange(1, k + 1), top.shape))[valid],
+            "score": top_scores[valid],
+            "cf_score": np.take_along_axis(cf, top, axis=1)[valid],
+            "content_score": np.take_along_axis(content, top, axis=1)[valid],
+        })
+        yield frame
+
+
+def recommend(run, users=None, *, k: int = 10, alpha: float | None = None) -> pd.DataFrame:
+    """Top-k for the given user indices (default: all), with original ids and the score split."""
+    frames = list(recommend_batches(run, users, k=k, alpha=alpha))
+    out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
+        columns=["user", "item", "rank", "score", "cf_score", "content_score"])
+    return with_ids(run, out)
+
+
+def with_ids(run, frame: pd.DataFrame) -> pd.DataFrame:
+    out = frame.copy()
+    out.insert(0, "user_id", np.asarray(run.user_ids, dtype=object)[out["user"].to_numpy(dtype=np.int64)])
+    out.insert(1, "item_id", run.item_ids[out["item"].to_numpy(dtype=np.int64)])
+    out["title"] = run.items["title"].to_numpy(dtype=object)[out["item"].to_numpy(dtype=np.int64)]
+    return out
+
+
+def rerank_user(cf_row: np.ndarray, content_row: np.ndarray, seen_items, *, alpha: float, k: int = 10):
+    """Top-k item indices and blended scores for one user from precomputed component rows.
+
+    This is the instant α slider path: one weighted sum and a partial sort over the catalogue.
+    """
+    scores = blend(cf_row, content_row, alpha).astype(np.float32, copy=True)
+    seen_items = np.asarray(seen_items, dtype=np.int64)
+    if len(seen_items):
+        scores[seen_items] = -np.inf
+    top = topk_items(scores, k)
+    top = top[np.isfinite(scores[top])]
+    return top, scores[top]
+
+
+def user_history(run, user: int) -> pd.DataFrame:
+    """The user's events in time order with item ids and titles."""
+    ev = run.events[run.events["user"] == user]
+    items = ev["item"].to_numpy(dtype=np.int64)
+    return pd.DataFrame({
+        "item": items,
+        "item_id": run.item_ids[items],
+        "title": run.items["title"].to_numpy(dtype=object)[items],
+        "timestamp": ev["timestamp"].to_numpy(),
+    })
+
+
+def similar_items(run, item: int, *, k: int = 10, part: str = "content") -> pd.DataFrame:
+    """Nearest items by cosine similarity of the chosen part's item vectors ('cf' or 'content')."""
+    vectors = np.asarray(run.vectors.content_item if part == "content" else run.vectors.cf_item)
+    norms = np.linalg.norm(vectors, axis=1) + 1e-9
+    sims = (vectors @ vectors[item]) / (norms * norms[item])
+    sims[item] = -np.inf
+    top = topk_items(sims, k)
+    return pd.DataFrame({"item": top, "item_id": run.item_ids[top],
+                         "title": run.items["title"].to_numpy(dtype=object)[top], "similarity": sims[top]})
+
+
+class ColdStartScorer:
+    """Cold-start paths that need the item and user towers (loads the Keras model once)."""
+
+    def __init__(self, run):
+        self.run = run
+        self.model = run.load_model()
+        self.vectorizer = run.text_vectorizer()
+        self.encoder = run.category_encoder()
+        self.seq_len = int(run.config["seq_len"])
+
+    def new_user_vectors(self, item_indices) -> tuple[np.ndarray, np.ndarray]:
+        """(cf vector, LSTM vector) for a user who picked `item_indices` (oldest first), no retraining.
+
+        The LSTM reads the picked items like any history. The CF vector is folded in as the mean of
+        the picked items' CF vectors (an item-to-item approximation; MF has no encoder).
+        """
+        import keras
+
+        items = np.asarray(list(item_indices), dtype=np.int64)
+        if len(items) == 0:
+            raise ValueError("pick at least one item to build a new user")
+        seq = sequence_from_items(items, seq_len=self.seq_len)
+        vec = self.model.sequence_user_vectors(keras.ops.convert_to_tensor(seq), training=False)
+        seq_vec = np.asarray(keras.ops.convert_to_numpy(vec), np.float32)[0]
+        cf_vec = np.asarray(self.run.vectors.cf_item)[items].mean(axis=0)
+        return cf_vec, seq_vec
+
+    def recommend_for_new_user(self, item_indices, *, k: int = 10, alpha: float | None = None) -> pd.DataFrame:
+        alpha = self.run.default_alpha if alpha is None else alpha
+        cf_vec, seq_vec = self.new_user_vectors(item_indices)
+        v = self.run.vectors
+        cf = np.asarray(v.cf_item) @ cf_vec + np.asarray(v.cf_bias)
+        content = np.asarray(v.content_item) @ seq_vec + np.asarray(v.content_bias)
+        top, scores = rerank_user(cf, content, list(item_indices), alpha=alpha, k=k)
+        return pd.DataFrame({"item": top, "item_id": self.run.item_ids[top],
+                             "title": self.run.items["title"].to_numpy(dtype=object)[top], "score": scores,
+                             "cf_score": cf[top], "content_score": content[top]})
+
+    def new_item_vector(self, text: str, categories=()) -> np.ndarray:
+        """Content vector of an item described only by text (and categories): no id part, no retraining."""
+        import keras
+
+        items = pd.DataFrame({"text": [text], "categories": [list(categories)]})
+        f = ItemFeatures.build(items, self.vectorizer, self.encoder)
+        if not f.has_text.any() and not f.categories.any():
+            raise ValueError("the description has no known words: write a few more words about the item")
+        vec = self.model.content_item_vectors(
+            training=False, tokens=keras.ops.convert_to_tensor(f.tokens),
+            categories=keras.ops.convert_to_tensor(f.categories),
+            has_text=keras.ops.convert_to_tensor(f.has_text), id_scale=keras.ops.zeros((1,)))
+        return np.asarray(keras.ops.convert_to_numpy(vec), np.float32)[0]
+
+    def users_for_new_item(self, text: str, categories=(), *, k: int = 20) -> pd.DataFrame:
+        """The users whose LSTM interest vectors score a new item description highest."""
+        vec = self.new_item_vector(text, categories)
+        scores = np.asarray(self.run.vectors.seq_user) @ vec
+        top = topk_items(scores, min(k, len(scores)))
+        return pd.DataFrame({"user": top, "user_id": np.asarray(self.run.user_ids, dtype=object)[top],
+                             "content_score": scores[top]})

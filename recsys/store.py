@@ -1,0 +1,257 @@
+"""Run storage: one immutable folder per trained (data, config) pair.
+
+A run folder holds `config.json`, `fingerprint.json`, `model.keras`, the serving vectors of both
+parts (`vectors/*.npy`), the id maps and item table (`users.parquet`, `items.parquet`), the events the
+model serves from (`events.parquet`: user histories and seen items), the tokenizer and category
+vocabularies, `metrics.json`, `history.json` and, written last, `COMPLETE`.
+
+Runs are written into a temporary sibling folder and renamed into place, so a crash or a kill
+half-way never leaves a folder that is listed or served as complete. Nothing is ever unpickled:
+arrays load with `allow_pickle=False` and the model with Keras safe mode.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from recsys.config import TrainConfig
+
+COMPLETE = "COMPLETE"
+VECTOR_NAMES = ("cf_user", "cf_item", "cf_bias", "seq_user", "content_item", "content_bias")
+_RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
+
+
+class RunStoreError(RuntimeError):
+    """A run could not be written or read; the message says where and what to do."""
+
+
+def run_key(fingerprint: str, config: TrainConfig) -> str:
+    """The run id: a hash of the data fingerprint and the model-shaping settings."""
+    return hashlib.sha256(f"{fingerprint}:{config.model_key()}".encode()).hexdigest()[:20]
+
+
+def default_runs_dir() -> Path:
+    return Path(os.environ.get("RECSYS_RUNS_DIR", "runs")).resolve()
+
+
+def is_complete(path: Path) -> bool:
+    return (Path(path) / COMPLETE).is_file()
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, sort_keys=True, default=_json_default))
+
+
+def _json_default(o):
+    if isinstance(o, (np.integer,)):
+        return int(o)
+    if isinstance(o, (np.floating,)):
+        return float(o)
+    if isinstance(o, np.ndarray):
+        return o.tolist()
+    raise TypeError(f"not JSON serialisable: {type(o).__name__}")
+
+
+def write_run(path, *, trained, dataset, config: TrainConfig, events: pd.DataFrame, metrics: dict, key: str) -> Path:
+    """Writes a complete run to `path` atomically (temporary sibling folder, then rename).
+
+    Raises RunStoreError with the folder and the reason (no space, no permission …).
+    """
+    path = Path(path)
+    tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        _write_json(tmp / "config.json", {**config.to_dict(), "run_id": key})
+        _write_json(tmp / "fingerprint.json", {"fingerprint": dataset.fingerprint(), "dataset": dataset.name,
+                                               "n_users": dataset.n_users, "n_items": dataset.n_items})
+        trained.model.save(tmp / "model.keras")
+        vec_dir = tmp / "vectors"
+        vec_dir.mkdir()
+        for name, arr in trained.vectors.as_dict().items():
+            np.save(vec_dir / f"{name}.npy", np.ascontiguousarray(arr, dtype=np.float32), allow_pickle=False)
+        pd.DataFrame({"user_id": np.asarray(dataset.user_ids, dtype=str)}).to_parquet(tmp / "users.parquet")
+        items = dataset.items[["item_id", "title", "text", "categories", "n_events"]].copy()
+        items["categories"] = items["categories"].map(lambda c: list(c))
+        items.to_parquet(tmp / "items.parquet")
+        events[["user", "item", "timestamp"]].reset_index(drop=True).to_parquet(tmp / "events.parquet")
+        _write_json(tmp / "text_vectorizer.json", trained.vectorizer.get_config())
+        _write_json(tmp / "category_encoder.json", trained.category_encoder.get_config())
+        _write_json(tmp / "history.json", trained.history)
+        _write_json(tmp / "metrics.json", metrics)
+        _write_json(tmp / COMPLETE, {"completed_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
+        if path.exists():
+            if is_complete(path) and _stored_run_id(path) == key:
+                shutil.rmtree(tmp, ignore_errors=True)  # the same run finished first elsewhere: keep it
+                return path
+            # An incomplete leftover, or another run in an explicit --run-dir: move it aside, then swap.
+            old = path.parent / f".old-{path.name}-{uuid.uuid4().hex[:8]}"
+            os.replace(path, old)
+            os.replace(tmp, path)
+            shutil.rmtree(old, ignore_errors=True)
+            return path
+        os.replace(tmp, path)
+        return path
+    except OSError as e:
+        shutil.rmtree(tmp, ignore_errors=True)
+        reason = {28: "the disk is full", 13: "permission denied", 30: "the file system is read-only"}.get(
+            e.errno, e.strerror or str(e))
+        raise RunStoreError(f"could not write the run to {path}: {reason}. "
+                            "Free some space or choose a writable run folder (RECSYS_RUNS_DIR / --run-dir).") from e
+
+
+def _stored_run_id(path: Path) -> str | None:
+    try:
+        return json.loads((path / "config.json").read_text()).get("run_id")
+    except (OSError, json.JSONDecodeError):
+        return None
+
+
+@dataclass
+class Run:
+    """A completed run loaded from disk (vectors memory-mapped; the Keras model loads on demand)."""
+
+    path: Path
+    config: dict
+    fingerprint: dict
+    metrics: dict
+    history: list
+    vectors: object  # recsys.training.ServingVectors
+    user_ids: np.ndarray
+    items: pd.DataFrame
+    events: pd.DataFrame
+
+    @property
+    def run_id(self) -> str:
+        return self.config.get("run_id", self.path.name)
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.items["item_id"].to_numpy(dtype=object)
+
+    @property
+    def n_users(self) -> int:
+        return len(self.user_ids)
+
+    @property
+    def n_items(self) -> int:
+        return len(self.items)
+
+    @property
+    def default_alpha(self) -> float:
+        alpha = self.config.get("alpha")
+        if alpha is None:
+            alpha = self.metrics.get("validation", {}).get("best_alpha", 0.5)
+        return float(alpha)
+
+    def train_config(self) -> TrainConfig:
+        return TrainConfig.from_dict(self.config)
+
+    def load_model(self):
+        """The Keras model, loaded in safe mode (no arbitrary code or pickles)."""
+        import keras
+
+        import recsys.models  # noqa: F401  registers the custom classes
+
+        return keras.saving.load_model(self.path / "model.keras", safe_mode=True, compile=False)
+
+    def text_vectorizer(self):
+        from recsys.features import TextVectorizer
+
+        return TextVectorizer.from_config(json.loads((self.path / "text_vectorizer.json").read_text()))
+
+    def category_encoder(self):
+        from recsys.features import CategoryEncoder
+
+        return CategoryEncoder.from_config(json.loads((self.path / "category_encoder.json").read_text()))
+
+
+def load_run(path) -> Run:
+    """Loads a complete run folder; raises RunStoreError if it is missing or incomplete."""
+    from recsys.training import ServingVectors
+
+    path = Path(path)
+    if not path.is_dir():
+        raise RunStoreError(f"no run at {path}: train one first (python -m recsys train … --run-dir {path})")
+    if not is_complete(path):
+        raise RunStoreError(f"the run at {path} is incomplete (training was interrupted): train it again")
+    try:
+        vectors = ServingVectors(**{n: np.load(path / "vectors" / f"{n}.npy", allow_pickle=False, mmap_mode="r")
+                                    for n in VECTOR_NAMES})
+        return Run(
+            path=path,
+            config=json.loads((path / "config.json").read_text()),
+            fingerprint=json.loads((path / "fingerprint.json").read_text()),
+            metrics=json.loads((path / "metrics.json").read_text()),
+            history=json.loads((path / "history.json").read_text()),
+            vectors=vectors,
+            user_ids=pd.read_parquet(path / "users.parquet")["user_id"].to_numpy(dtype=object),
+            items=pd.read_parquet(path / "items.parquet"),
+            events=pd.read_parquet(path / "events.parquet"),
+        )
+    except (OSError, ValueError, KeyError, json.JSONDecodeError) as e:
+        raise RunStoreError(f"the run at {path} cannot be read ({e}); train it again") from e
+
+
+class RunStore:
+    """A folder of runs keyed by `run_key`; only complete runs are listed or loaded."""
+
+    def __init__(self, root=None):
+        self.root = Path(root) if root is not None else default_runs_dir()
+
+    def path_for(self, run_id: str) -> Path:
+        """The folder of a run id; ids that are not plain hex hashes are refused (no path traversal)."""
+        if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+            raise RunStoreError(f"invalid run id {run_id!r}: run ids are hexadecimal hashes")
+        path = (self.root / run_id).resolve()
+        if path.parent != self.root.resolve():
+            raise RunStoreError(f"invalid run id {run_id!r}: it points outside the run store")
+        return path
+
+    def has(self, run_id: str) -> bool:
+        return is_complete(self.path_for(run_id))
+
+    def load(self, run_id: str) -> Run:
+        return load_run(self.path_for(run_id))
+
+    def list_runs(self) -> list[dict]:
+        """Summaries of the complete runs, newest first."""
+        out = []
+        if not self.root.is_dir():
+            return out
+        for path in self.root.iterdir():
+            if path.name.startswith(".") or not path.is_dir() or not is_complete(path):
+                continue
+            try:
+                config = json.loads((path / "config.json").read_text())
+                fp = json.loads((path / "fingerprint.json").read_text())
+                metrics = json.loads((path / "metrics.json").read_text())
+                done = json.loads((path / COMPLETE).read_text()).get("completed_at", "")
+            except (OSError, json.JSONDecodeError):
+                continue
+            out.append({"run_id": path.name, "dataset": fp.get("dataset"), "fingerprint": fp.get("fingerprint"),
+                        "completed_at": done, "val_ndcg@10": metrics.get("validation", {}).get("ndcg@10"),
+                        "best_alpha": metrics.get("validation", {}).get("best_alpha"),
+                        "train_seconds": metrics.get("train_seconds"), **{k: config.get(k) for k in
+                        ("dim", "lstm_units", "cnn_filters", "kernel_size", "seq_len", "epochs", "seed")}})
+        return sorted(out, key=lambda r: r["completed_at"], reverse=True)
+
+    def clean_incomplete(self) -> int:
+        """Removes temporary folders left by interrupted writes; returns how many."""
+        n = 0
+        if self.root.is_dir():
+            for path in self.root.glob(".tmp-*"):
+                shutil.rmtree(path, ignore_errors=True)
+                n += 1
+        return n

@@ -1,0 +1,443 @@
+"""Fitting the hybrid model: device choice, tf.data input, progress, cancel and early stopping.
+
+`fit_hybrid` trains on a set of events, stops early on validation NDCG@10 (restoring the best
+weights) and returns a `TrainedModel` with the serving vectors of both parts.
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+import os
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+import keras
+import numpy as np
+import pandas as pd
+
+from recsys.config import TrainConfig
+from recsys.features import (
+    CategoryEncoder,
+    ItemFeatures,
+    TextVectorizer,
+    last_sequences,
+    training_windows,
+)
+from recsys.models import HybridRecommender
+
+ALPHA_GRID = tuple(round(a / 10, 1) for a in range(11))
+_BUILD_LOCK = threading.Lock()  # global seeds and dtype policy are process-wide while a model is built
+
+
+class TrainingCancelled(Exception):
+    """Raised by `fit_hybrid` when its cancel event was set; nothing is stored."""
+
+
+def backend_name() -> str:
+    return keras.backend.backend()
+
+
+def device_info() -> dict:
+    """Which accelerator training will use: {'kind': 'GPU'|'CPU', 'name': str, 'count': int}."""
+    backend = backend_name()
+    try:
+        if backend == "tensorflow":
+            import tensorflow as tf
+
+            gpus = tf.config.list_physical_devices("GPU")
+            if gpus:
+                try:
+                    name = tf.config.experimental.get_device_details(gpus[0]).get("device_name", gpus[0].name)
+                except Exception:  # details are best effort
+                    name = gpus[0].name
+                return {"kind": "GPU", "name": name, "count": len(gpus), "backend": backend}
+        elif backend == "jax":
+            import jax
+
+            gpus = [d for d in jax.devices() if d.platform == "gpu"]
+            if gpus:
+                return {"kind": "GPU", "name": gpus[0].device_kind, "count": len(gpus), "backend": backend}
+    except Exception:
+        pass
+    return {"kind": "CPU", "name": f"CPU ({os.cpu_count()} cores)", "count": 0, "backend": backend}
+
+
+@dataclass
+class Progress:
+    """One progress report, sent after every batch and every epoch."""
+
+    phase: str  # "preparing" | "training" | "validating" | "finishing" | "done"
+    epoch: int = 0
+    epochs: int = 0
+    step: int = 0
+    steps: int = 0
+    loss: float | None = None
+    val_ndcg: float | None = None
+    best_val_ndcg: float | None = None
+    elapsed_s: float = 0.0
+    eta_s: float | None = None
+    history: list = field(default_factory=list)
+
+    @property
+    def fraction(self) -> float:
+        if self.phase == "done":
+            return 1.0
+        if not self.epochs or not self.steps:
+            return 0.0
+        return min(1.0, ((self.epoch - 1) * self.steps + self.step) / (self.epochs * self.steps))
+
+
+ProgressFn = Callable[[Progress], None]
+
+
+@dataclass
+class ValidationData:
+    """Everything needed to rank each validation user's held-out item against the whole catalogue."""
+
+    users: np.ndarray  # int [n]
+    targets: np.ndarray  # int [n]
+    sequences: np.ndarray  # int [n, L] (item + 1, left-padded): the history the LSTM reads
+    exclude: object  # csr [n_users, n_items]: items each user already had
+
+
+@dataclass
+class ServingVectors:
+    """The stored component vectors: any α re-ranks from these with two matmuls."""
+
+    cf_user: np.ndarray  # [n_users, d]
+    cf_item: np.ndarray  # [n_items, d]
+    cf_bias: np.ndarray  # [n_items]
+    seq_user: np.ndarray  # [n_users, d]  LSTM user interest vectors
+    content_item: np.ndarray  # [n_items, d]
+    content_bias: np.ndarray  # [n_items]
+
+    def scores(self, users, alpha: float | None = None):
+        """(cf [b, n_items], content [b, n_items]) float32 scores, or the α-blend when alpha is given."""
+        users = np.asarray(users)
+        cf = self.cf_user[users] @ self.cf_item.T + self.cf_bias
+        content = self.seq_user[users] @ self.content_item.T + self.content_bias
+        if alpha is None:
+            return cf, content
+        return alpha * cf + (1.0 - alpha) * content
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+@dataclass
+class TrainedModel:
+    model: HybridRecommender
+    vectorizer: TextVectorizer
+    category_encoder: CategoryEncoder
+    vectors: ServingVectors
+    history: list
+    best_epoch: int
+    validation: dict  # {"alpha_sweep": {alpha: ndcg}, "best_alpha": a, "ndcg@10": x}
+    train_seconds: float
+    device: dict
+
+
+def event_weights(events: pd.DataFrame, config: TrainConfig) -> np.ndarray | None:
+    if config.rating_weights and "rating" in events:
+        r = events["rating"].to_numpy(np.float32)
+        r = np.where(np.isfinite(r) & (r > 0), r, 1.0)
+        return r / max(float(np.mean(r)), 1e-6)
+    return None
+
+
+def apply_rating_threshold(events: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
+    if config.min_rating is None or "rating" not in events:
+        return events
+    return events[events["rating"].to_numpy() >= config.min_rating]
+
+
+def make_input_pipeline(windows: dict, *, batch_size: int, seed: int):
+    """Shuffled, batched `(x, y)` pairs: tf.data on TensorFlow, a PyDataset on other backends."""
+    x = {"user": windows["user"], "inputs": windows["inputs"]}
+    y = {"targets": windows["targets"], "weights": windows["weights"]}
+    n = len(windows["user"])
+    if backend_name() == "tensorflow":
+        import tensorflow as tf
+
+        ds = tf.data.Dataset.from_tensor_slices((x, y))
+        ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
+        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+    return _ArrayBatches(x, y, batch_size=batch_size, seed=seed)
+
+
+class _ArrayBatches(keras.utils.PyDataset):
+    """Seeded shuffled batches for backends without tf.data (e.g. JAX on a GPU machine)."""
+
+    def __init__(self, x, y, *, batch_size, seed):
+        super().__init__()
+        self.x, self.y, self.batch_size = x, y, batch_size
+        self.rng = np.random.default_rng(seed)
+        self.n = len(next(iter(x.values())))
+        self.order = self.rng.permutation(self.n)
+
+    def __len__(self):
+        return math.ceil(self.n / self.batch_size)
+
+    def __getitem__(self, idx):
+        sel = self.order[idx * self.batch_size : (idx + 1) * self.batch_size]
+        return ({k: v[sel] for k, v in self.x.items()}, {k: v[sel] for k, v in self.y.items()})
+
+    def on_epoch_end(self):
+        self.order = self.rng.permutation(self.n)
+
+
+def build_model(*, n_users, n_items, vectorizer, encoder, config: TrainConfig, gpu: bool) -> HybridRecommender:
+    """Builds the model under a lock with the run's seed (and mixed precision on a GPU)."""
+    with _BUILD_LOCK:
+        keras.utils.set_random_seed(config.seed)
+        previous = keras.config.dtype_policy()
+        if gpu:
+            keras.config.set_dtype_policy("mixed_float16")
+        try:
+            model = HybridRecommender(
+                n_users=n_users, n_items=n_items, vocab_size=vectorizer.vocab_size, text_len=config.text_len,
+                n_categories=encoder.n_categories, dim=config.dim, lstm_units=config.lstm_units,
+                word_dim=config.word_dim, cnn_filters=config.cnn_filters, kernel_size=config.kernel_size,
+                dropout=config.dropout,
+            )
+            model.build()
+        finally:
+            keras.config.set_dtype_policy(previous)
+    return model
+
+
+def _np(x) -> np.ndarray:
+    return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float32)
+
+
+def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, batch_size: int = 2048) -> ServingVectors:
+    """All user and item vectors of both parts; cold items keep their content vector only."""
+    trained = _np(model.item_trained) > 0.5
+    item_vectors = model.content_item_vectors(training=False)
+    seq_user = []
+    for start in range(0, len(sequences), batch_size):
+        batch = keras.ops.convert_to_tensor(sequences[start : start + batch_size])
+        states = model.sequence_states(batch, item_vectors, training=False)
+        seq_user.append(_np(states[:, -1, :]))
+    seq_user = np.concatenate(seq_user) if seq_user else np.zeros((0, model.dim), np.float32)
+    cf_item = _np(model.item_embedding.embeddings).copy()
+    cf_bias = _np(model.cf_bias).copy()
+    content_bias = _np(model.content_bias).copy()
+    if trained.any() and not trained.all():
+        cf_item[~trained] = 0.0
+        cf_bias[~trained] = cf_bias[trained].min()  # no CF evidence: last place in the CF part
+        content_bias[~trained] = np.median(content_bias[trained])  # ranked by text/categories alone
+    return ServingVectors(
+        cf_user=_np(model.user_embedding.embeddings), cf_item=cf_item, cf_bias=cf_bias,
+        seq_user=seq_user, content_item=_np(item_vectors), content_bias=content_bias,
+    )
+
+
+def validation_sweep(vectors: ServingVectors, validation: ValidationData, *, n_items: int, k: int = 10) -> dict:
+    """NDCG@k of the hybrid for every α of the grid, from the two component scores."""
+    from recsys.evaluate import alpha_sweep
+
+    sweep = alpha_sweep(vectors, users=validation.users, targets=validation.targets,
+                        exclude=validation.exclude, n_items=n_items, k=k, alphas=ALPHA_GRID)
+    return {a: m[f"NDCG@{k}"] for a, m in sweep.items()}
+
+
+class _TrainingMonitor(keras.callbacks.Callback):
+    """Progress reports, cancel between batches, validation NDCG@10 per epoch and early stopping."""
+
+    def __init__(self, *, config, steps, validation, n_items, progress, cancel, fixed_alpha):
+        super().__init__()
+        self.config, self.steps, self.validation = config, steps, validation
+        self.n_items, self.progress, self.cancel, self.fixed_alpha = n_items, progress, cancel, fixed_alpha
+        self.history: list[dict] = []
+        self.best = -1.0
+        self.best_epoch = 0
+        self.best_weights = None
+        self.best_sweep: dict = {}
+        self.wait = 0
+        self.cancelled = False
+        self.start = time.perf_counter()
+        self.epoch = 0
+        self.loss = None
+
+    def _report(self, phase, step=0, val=None):
+        if self.progress is None:
+            return
+        elapsed = time.perf_counter() - self.start
+        done_steps = (self.epoch - 1) * self.steps + step
+        total = self.config.epochs * self.steps
+        eta = elapsed / done_steps * (total - done_steps) if done_steps > 0 else None
+        self.progress(Progress(phase=phase, epoch=self.epoch, epochs=self.config.epochs, step=step,
+                               steps=self.steps, loss=self.loss, val_ndcg=val,
+                               best_val_ndcg=self.best if self.best >= 0 else None,
+                               elapsed_s=elapsed, eta_s=eta, history=list(self.history)))
+
+    def on_epoch_begin(self, epoch, logs=None):
+        self.epoch = epoch + 1
+
+    def on_train_batch_end(self, batch, logs=None):
+        if logs and "loss" in logs:
+            self.loss = float(logs["loss"])
+        if self.cancel is not None and self.cancel.is_set():
+            self.cancelled = True
+            self.model.stop_training = True
+            return
+        self._report("training", step=batch + 1)
+
+    def on_epoch_end(self, epoch, logs=None):
+        if self.cancelled:
+            return
+        logs = logs if logs is not None else {}
+        self._report("validating", step=self.steps)
+        record = {"epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
+                  "seconds": time.perf_counter() - self.start}
+        if self.validation is not None and len(self.validation.users):
+            vectors = compute_serving_vectors(self.model, self.validation.sequences_full)
+            sweep = validation_sweep(vectors, self.validation, n_items=self.n_items)
+            monitored = sweep[self.fixed_alpha] if self.fixed_alpha is not None else max(sweep.values())
+            record.update({"val_ndcg@10": monitored, "val_ndcg@10_cf": sweep[1.0],
+                           "val_ndcg@10_content": sweep[0.0]})
+            logs["val_ndcg@10"] = monitored
+            if monitored > self.best + 1e-6:
+                self.best, self.best_epoch, self.wait = monitored, epoch + 1, 0
+                self.best_weights = [w.copy() for w in self.model.get_weights()]
+                self.best_sweep = sweep
+            else:
+                self.wait += 1
+                if self.wait >= self.config.patience:
+                    self.model.stop_training = True
+        else:
+            self.best_epoch = epoch + 1
+        self.history.append(record)
+        self._report("training", step=self.steps, val=record.get("val_ndcg@10"))
+
+    def on_train_end(self, logs=None):
+        if self.best_weights is not None and not self.cancelled:
+            self.model.set_weights(self.best_weights)
+
+
+def fit_hybrid(
+    events: pd.DataFrame,
+    items: pd.DataFrame,
+    *,
+    n_users: int,
+    config: TrainConfig,
+    validation: ValidationData | None = None,
+    serving_events: pd.DataFrame | None = None,
+    progress: ProgressFn | None = None,
+    cancel: threading.Event | None = None,
+) -> TrainedModel:
+    """Trains the hybrid model on `events` and returns it with its serving vectors.
+
+    Args:
+        events: training events (int `user`, `item`, `rating`, `timestamp`), sorted by user then time.
+        items: the dataset's item frame (`text`, `categories`), one row per item index.
+        n_users: number of users (rows of the CF user table).
+        validation: held-out next items for early stopping on NDCG@10; None trains all epochs.
+        serving_events: the events whose last `seq_len` items give each user's LSTM vector after
+            training (default: `events`).
+        progress: called with a `Progress` after every batch and epoch.
+        cancel: when set, training stops after the current batch and `TrainingCancelled` is raised.
+    """
+    t0 = time.perf_counter()
+    n_items = len(items)
+    events = apply_rating_threshold(events, config)
+    if len(events) == 0:
+        raise ValueError("no training events left: lower min_rating or check the data")
+    device = device_info()
+    if progress:
+        progress(Progress(phase="preparing", epochs=config.epochs))
+    vectorizer = TextVectorizer(max_tokens=config.max_vocab, sequence_length=config.text_len).fit(items["text"])
+    encoder = CategoryEncoder().fit(items["categories"])
+    features = ItemFeatures.build(items, vectorizer, encoder)
+    trained_mask = np.bincount(events["item"].to_numpy(), minlength=n_items)[:n_items] > 0
+    windows = training_windows(events, seq_len=config.seq_len, weights=event_weights(events, config))
+    if len(windows["user"]) == 0:
+        raise ValueError("every user has a single event: the sequence model needs at least two events per user")
+    gpu = device["kind"] == "GPU"
+    model = build_model(n_users=n_users, n_items=n_items, vectorizer=vectorizer, encoder=encoder,
+                        config=config, gpu=gpu)
+    model.set_item_features(features, trained_mask)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr, clipnorm=5.0), jit_compile=False)
+    batch_size = config.batch_size * (4 if gpu else 1)
+    pipeline = make_input_pipeline(windows, batch_size=batch_size, seed=config.seed)
+    steps = math.ceil(len(windows["user"]) / batch_size)
+    if validation is not None:
+        validation.sequences_full = np.zeros((n_users, config.seq_len), np.int32)
+        validation.sequences_full[validation.users] = validation.sequences
+    monitor = _TrainingMonitor(config=config, steps=steps, validation=validation, n_items=n_items,
+                               progress=progress, cancel=cancel, fixed_alpha=config.alpha)
+    model.fit(pipeline, epochs=config.epochs, verbose=0, callbacks=[monitor])
+    if monitor.cancelled:
+        raise TrainingCancelled("training was cancelled")
+    if progress:
+        progress(Progress(phase="finishing", epoch=monitor.epoch, epochs=config.epochs, steps=steps, step=steps,
+                          loss=monitor.loss, best_val_ndcg=monitor.best if monitor.best >= 0 else None,
+                          elapsed_s=time.perf_counter() - t0, eta_s=0.0, history=list(monitor.history)))
+    serving = serving_events if serving_events is not None else events
+    vectors = compute_serving_vectors(model, last_sequences(serving, n_users=n_users, seq_len=config.seq_len))
+    sweep = monitor.best_sweep
+    if config.alpha is not None:
+        best_alpha = config.alpha
+    elif sweep:
+        best_alpha = max(sweep, key=lambda a: (sweep[a], -abs(a - 0.5)))
+    else:
+        best_alpha = 0.5
+    validation_result = {"alpha_sweep": {str(a): v for a, v in sweep.items()}, "best_alpha": best_alpha,
+                         "ndcg@10": sweep.get(best_alpha) if sweep else None, "best_epoch": monitor.best_epoch,
+                         "n_users": int(len(validation.users)) if validation is not None else 0}
+    return TrainedModel(model=model, vectorizer=vectorizer, category_encoder=encoder, vectors=vectors,
+                        history=monitor.history, best_epoch=monitor.best_epoch, validation=validation_result,
+                        train_seconds=time.perf_counter() - t0, device=device)
+
+
+def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progress: ProgressFn | None = None,
+              cancel: threading.Event | None = None):
+    """Trains on all of a dataset's events and stores the run; returns the stored run at once if it exists.
+
+    Early stopping uses an internal hold-out: each user's last new item. The parameters are fitted on
+    the events before it; the served LSTM vectors and the seen-item filter use every event.
+
+    Args:
+        run_dir: write the run to exactly this folder; otherwise `store` (default RunStore()) keys it.
+    """
+    from recsys.evaluate import history_before
+    from recsys.metrics import interaction_matrix
+    from recsys.split import leave_last_out_split
+    from recsys.store import RunStore, is_complete, load_run, run_key, write_run
+
+    key = run_key(dataset.fingerprint(), config)
+    if run_dir is not None:
+        path = Path(run_dir)
+    else:
+        path = (store or RunStore()).path_for(key)
+    if is_complete(path):
+        existing = load_run(path)
+        if existing.run_id == key:
+            if progress:
+                progress(Progress(phase="done", history=existing.history))
+            return existing
+    events = dataset.events
+    split = leave_last_out_split(events)
+    train_events = history_before(events, split.test) if len(split.test) else events
+    validation = None
+    if len(split.test):
+        users = split.test["user"].to_numpy(np.int64)
+        validation = ValidationData(
+            users=users, targets=split.test["item"].to_numpy(np.int64),
+            sequences=last_sequences(train_events, n_users=dataset.n_users, seq_len=config.seq_len)[users],
+            exclude=interaction_matrix(train_events, n_users=dataset.n_users, n_items=dataset.n_items))
+    trained = fit_hybrid(train_events, dataset.items, n_users=dataset.n_users, config=config,
+                         validation=validation, serving_events=events, progress=progress, cancel=cancel)
+    metrics = {"validation": trained.validation, "train_seconds": trained.train_seconds, "device": trained.device,
+               "best_epoch": trained.best_epoch, "n_train_events": int(len(train_events)),
+               "n_events": int(len(events)), "backend": backend_name()}
+    write_run(path, trained=trained, dataset=dataset, config=config, events=events, metrics=metrics, key=key)
+    run = load_run(path)
+    if progress:
+        progress(Progress(phase="done", epoch=trained.best_epoch, epochs=config.epochs, history=trained.history,
+                          best_val_ndcg=trained.validation.get("ndcg@10"), elapsed_s=trained.train_seconds))
+    return run
