@@ -332,29 +332,25 @@ def _item_texts(
     """Titles, descriptions and 'A|B' category strings for every internal item position."""
     series_cat, series_len = layout["series_cat"], layout["series_len"]
     n_series = len(series_cat)
-    names, motifs, themes = [], [], []
+    # Per series: a unique name from the category's name words, two motif nouns and a sub-theme,
+    # all repeated in every item of the series so text relates successors.
+    series_name = [""] * n_series
+    series_motif = [("", "")] * n_series
+    series_theme = [""] * n_series
     used_names: set[str] = set()
     for c, cat in enumerate(CATEGORIES):
-        idx = np.flatnonzero(series_cat == c)
         grid = [(a, b) for a in cat["name_adj"] for b in cat["name_noun"] if a != b]
         pick = rng.permutation(len(grid))
         theme_names = list(cat["themes"])
-        cat_names = {}
-        for j, s in enumerate(idx):
+        for j, s in enumerate(np.flatnonzero(series_cat == c)):
             a, b = grid[pick[j % len(grid)]]
             name = f"{a} {b}" if j < len(grid) else f"{a} {b} {j // len(grid) + 1}"
             if name in used_names:
                 name = f"{name} ({cat['label']})"
             used_names.add(name)
-            cat_names[s] = (name, tuple(rng.choice(cat["noun"], size=2, replace=False)),
-                            theme_names[rng.integers(len(theme_names))])
-        names.append(cat_names)
-    series_name = [""] * n_series
-    series_motif: list[tuple[str, str]] = [("", "")] * n_series
-    series_theme = [""] * n_series
-    for cat_names in names:
-        for s, (name, motif, theme) in cat_names.items():
-            series_name[s], series_motif[s], series_theme[s] = name, motif, theme
+            series_name[s] = name
+            series_motif[s] = tuple(rng.choice(cat["noun"], size=2, replace=False))
+            series_theme[s] = theme_names[rng.integers(len(theme_names))]
 
     titles, descriptions, categories = [], [], []
     n_items = len(layout["item_series"])
@@ -400,17 +396,22 @@ def _item_texts(
 
 
 def _user_event_counts(rng: np.random.Generator, n_users: int, n_events: int, cap: int) -> np.ndarray:
-    """Heavy-tailed events per user (log-normal), each at least 5 and at most `cap`, summing near n_events."""
+    """Heavy-tailed events per user: at least 5, softly capped below `cap`, summing to about n_events.
+
+    Log-normal activity is squashed by `x -> room * (1 - exp(-x / room))` so the heaviest users
+    approach the cap smoothly instead of piling up on it; the scale is found by bisection.
+    """
     weight = rng.lognormal(0.0, 1.05, size=n_users)
-    extra = max(n_events - 5 * n_users, 0)
-    counts = np.full(n_users, 5)
-    for _ in range(4):  # re-spread what the cap cut off
-        counts = np.minimum(5 + np.floor(weight / weight.sum() * extra).astype(int), cap)
-        short = n_events - counts.sum()
-        if short <= 0:
-            break
-        extra += short
-    return np.maximum(counts, 5)
+    room = max(cap - 5, 1)
+
+    def counts_for(scale: float) -> np.ndarray:
+        return 5 + np.rint(room * -np.expm1(-scale * weight / room)).astype(int)
+
+    low, high = 0.0, float(n_events)
+    for _ in range(60):
+        mid = 0.5 * (low + high)
+        low, high = (mid, high) if counts_for(mid).sum() < n_events else (low, mid)
+    return counts_for(high)
 
 
 def _start_distributions(rng: np.random.Generator, layout: dict, active: np.ndarray,
@@ -458,10 +459,12 @@ def _generate_events(rng: np.random.Generator, layout: dict, active: np.ndarray,
     source = rng.choice(3, size=n_runs, p=_SOURCE_P)
     row = np.where(source == 0, primary[run_user],
                    np.where(source == 1, secondary[run_user], n_clusters))
+    # Inverse-CDF sampling for all runs at once: row r's CDF is shifted by r into one sorted array.
+    # Drawing u below the row's total keeps zero-probability (cold) items out, even the last one.
     cdf = np.cumsum(start_p, axis=1)
-    cdf[:, -1] = 1.0
     flat = (cdf + np.arange(n_clusters + 1)[:, None]).ravel()
-    start = np.searchsorted(flat, rng.random(n_runs) + row, side="right") - row * n_items
+    u = rng.random(n_runs) * cdf[row, -1]
+    start = np.searchsorted(flat, u + row, side="right") - row * n_items
     start = np.clip(start, 0, n_items - 1)
     room = active_end[layout["item_series"][start]] - start
     length = np.minimum(rng.geometric(1.0 - _RUN_CONTINUE_P, size=n_runs), np.maximum(room, 1))

@@ -153,17 +153,24 @@ def test_small_sizes_and_bad_arguments():
 
 def test_write_demo_round_trip(tmp_path):
     data = pytest.importorskip("recsys.data", reason="recsys.data (the loader) is not in this tree yet")
+    from recsys.demo import demo_dataset
+
     events, items = make_demo_frames(seed=0)
     interactions_path, items_path = write_demo(tmp_path / "demo", seed=0)
     assert (interactions_path.name, items_path.name) == ("interactions.csv", "items.csv")
-    dataset = data.load_dataset(interactions_path, items_path)
-    assert dataset.n_users == events["user_id"].nunique()
-    assert dataset.n_items == len(items)
-    assert len(dataset.events) == len(events)
-    assert dataset.has_timestamps and dataset.has_ratings
+    loaded = data.load_dataset(interactions_path, items_path)
+    assert loaded.n_users == events["user_id"].nunique()
+    assert loaded.n_items == len(items)
+    assert len(loaded.events) == len(events)
+    assert loaded.has_timestamps and loaded.has_ratings
     n_cold = len(set(items["item_id"]) - set(events["item_id"]))
-    assert int((dataset.items["n_events"] == 0).sum()) == n_cold
-    assert int((dataset.items["text"] != "").sum()) == int((items["description"] != "").sum())
+    assert int((loaded.items["n_events"] == 0).sum()) == n_cold
+    description = dict(zip(items["item_id"], items["description"]))
+    with_text = [description[i] != "" for i in loaded.items["item_id"]]
+    assert loaded.items.loc[with_text, "text"].tolist() == [description[i] for i in loaded.items.loc[with_text, "item_id"]]
+    assert loaded.items["categories"].map(len).between(1, 2).all()
+    # Files and in-memory frames describe the same content (fingerprint ignores the name).
+    assert loaded.fingerprint() == demo_dataset(seed=0).fingerprint()
 
 
 def test_demo_dataset_is_cached_and_matches_frames():
@@ -177,3 +184,4 @@ def test_demo_dataset_is_cached_and_matches_frames():
     events, items = make_demo_frames(seed=2, **small)
     assert len(first.events) == len(events)
     assert first.n_users == 50 and first.n_items == 60
+    assert first.report["n_interactions"] == len(events)
