@@ -352,13 +352,15 @@ def _to_float(column, *, column_name: str, raw: RawTable, name: str, argument: s
     return numbers, empty
 
 
-def _seconds_from_numbers(values: np.ndarray) -> tuple[np.ndarray, str]:
-    finite = values[np.isfinite(values)]
-    magnitude = float(np.median(np.abs(finite))) if len(finite) else 0.0
-    for limit, divisor, unit in ((1e11, 1, "s"), (1e14, 1e3, "ms"), (1e17, 1e6, "us"), (np.inf, 1e9, "ns")):
+def _time_divisor(values: np.ndarray) -> tuple[int, str]:
+    """Divisor to unix seconds guessed from the magnitude of (a sample of) numeric timestamps."""
+    sample = values[:200_000]
+    sample = sample[np.isfinite(sample)] if sample.dtype.kind == "f" else sample
+    magnitude = float(np.median(np.abs(sample.astype(np.float64)))) if len(sample) else 0.0
+    for limit, divisor, unit in ((1e11, 1, "s"), (1e14, 10**3, "ms"), (1e17, 10**6, "us")):
         if magnitude < limit:
-            return np.floor(values / divisor), unit
-    raise AssertionError("unreachable")
+            return divisor, unit
+    return 10**9, "ns"
 
 
 def _parse_datetime_strings(values: pd.Series) -> np.ndarray:
@@ -401,18 +403,20 @@ def _to_seconds(column, *, column_name: str, raw: RawTable, name: str) -> tuple[
         missing = array.is_null().to_numpy(zero_copy_only=False)
         ints = array.cast(pa.int64()).fill_null(0).to_numpy(zero_copy_only=False)
         return ints // divisor, missing, unit
-    if pa.types.is_integer(array.type) or pa.types.is_floating(array.type) or pa.types.is_decimal(array.type) \
-            or pa.types.is_boolean(array.type):
-        values = array.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64)
-        original = values
+    if pa.types.is_integer(array.type):
+        values = array.cast(pa.int64())
+    elif pa.types.is_floating(array.type) or pa.types.is_decimal(array.type) or pa.types.is_boolean(array.type):
+        values = array.cast(pa.float64())
     elif pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
         values = None
-        for target in (pa.int64(), pa.float64()):
-            try:
-                values = array.cast(target).to_numpy(zero_copy_only=False).astype(np.float64)
-                break
-            except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                continue
+        first = array.drop_null()[:1].to_pylist()
+        if not first or is_number(first[0]):
+            for target in (pa.int64(), pa.float64()):
+                try:
+                    values = array.cast(target)
+                    break
+                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+                    continue
         if values is None:
             encoded = array.dictionary_encode()
             indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
@@ -423,25 +427,34 @@ def _to_seconds(column, *, column_name: str, raw: RawTable, name: str) -> tuple[
                 parsed = numeric
             else:
                 parsed = _parse_datetime_strings(uniques)
-                unit = "datetime"
             bad_unique = present & np.isnan(parsed)
             if bad_unique.any():
                 bad_rows = np.append(bad_unique, False)[indices]
                 row, value = _first_bad(bad_rows, raw, np.append(uniques.to_numpy(), None)[indices])
                 raise DataError(f"{name}: cannot read the timestamp in column {column_name!r} at row {row}: "
                                 f"{str(value)[:60]!r} (expected unix seconds/ms or a date like 2024-01-31 12:00); {hint}.")
-            values = np.append(parsed, np.nan)[indices]
-            if unit == "datetime":
-                missing = np.isnan(values)
-                return np.where(missing, 0, values).astype(np.int64), missing, unit
-        original = values
+            values = pa.array(np.append(parsed, np.nan)[indices], from_pandas=True)
+            if not (present.any() and np.isfinite(numeric[present]).mean() > 0.5):
+                missing = values.is_null().to_numpy(zero_copy_only=False)
+                return values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), missing, unit
     else:
         raise DataError(f"{name}: the time column {column_name!r} has type {array.type}, not numbers or dates; {hint}.")
-    missing = np.isnan(values)
-    seconds, unit = _seconds_from_numbers(values)
-    out_of_range = ~missing & ~((seconds >= _MIN_SECONDS) & (seconds <= _MAX_SECONDS))
-    if out_of_range.any():
-        row, value = _first_bad(out_of_range, raw, original)
+    missing = values.is_null().to_numpy(zero_copy_only=False)
+    if pa.types.is_floating(values.type):
+        numbers = values.to_numpy(zero_copy_only=False)
+        missing |= np.isnan(numbers)
+        divisor, unit = _time_divisor(numbers[~missing])
+        with np.errstate(invalid="ignore", over="ignore"):
+            seconds = np.floor(numbers / divisor)
+    else:
+        numbers = values.fill_null(0).to_numpy(zero_copy_only=False)
+        divisor, unit = _time_divisor(numbers[~missing] if missing.any() else numbers)
+        seconds = numbers // divisor if divisor != 1 else numbers
+    present = seconds[~missing] if missing.any() else seconds
+    if len(present) and (present.min() < _MIN_SECONDS or present.max() > _MAX_SECONDS or np.isnan(present).any()):
+        with np.errstate(invalid="ignore"):
+            out_of_range = ~missing & ~((seconds >= _MIN_SECONDS) & (seconds <= _MAX_SECONDS))
+        row, value = _first_bad(out_of_range, raw, numbers)
         raise DataError(f"{name}: the timestamp in column {column_name!r} at row {row} is {value!r}, outside "
                         f"1900-2100 when read as unix {unit}; {hint}.")
     return np.where(missing, 0, seconds).astype(np.int64), missing, unit
@@ -683,6 +696,31 @@ def _iso(seconds: int) -> str:
     return pd.Timestamp(int(seconds), unit="s", tz="UTC").strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def _event_order(users: np.ndarray, seconds: np.ndarray, n_users: int) -> np.ndarray | None:
+    """Permutation sorting events by (user, timestamp, current position); None if already sorted.
+
+    Packs user, time and position into one int64 so a fast unstable sort gives the stable order; falls
+    back to a stable argsort of (user, time) or `np.lexsort` when the bits do not fit.
+    """
+    n = len(users)
+    low = int(seconds.min())
+    relative = seconds - low
+    if n_users * (int(relative.max()) + 1) < 2**62:
+        key = users.astype(np.int64) * (int(relative.max()) + 1) + relative
+        if np.all(key[:-1] <= key[1:]):
+            return None
+    position_bits = max(int(n - 1).bit_length(), 1)
+    user_bits = max(int(n_users - 1).bit_length(), 1)
+    time_bits = max(int(relative.max()).bit_length(), 1)
+    if user_bits + time_bits + position_bits <= 63:
+        key = (users.astype(np.int64) << (time_bits + position_bits)) | (relative.astype(np.int64) << position_bits)
+        key |= np.arange(n, dtype=np.int64)
+        return np.sort(key) & ((1 << position_bits) - 1)
+    if user_bits + time_bits <= 63:
+        return np.argsort((users.astype(np.int64) << time_bits) | relative.astype(np.int64), kind="stable")
+    return np.lexsort((seconds, users))
+
+
 def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) -> Dataset:
     """Turn a parsed table and its column roles into a Dataset with a validation report."""
     table = raw.table
@@ -758,12 +796,7 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     seconds = seconds[kept]
     n_users, n_interacted = len(user_ids), len(interacted_ids)
     low, high = int(seconds.min()), int(seconds.max())
-    span = high - low + 1
-    if n_users * span < 2**62:
-        key = users * span + (seconds - low)
-        order = None if np.all(key[:-1] <= key[1:]) else np.argsort(key, kind="stable")
-    else:
-        order = np.lexsort((seconds, users))
+    order = _event_order(users, seconds, n_users)
     if order is not None:
         users, items, ratings, seconds, kept = users[order], items[order], ratings[order], seconds[order], kept[order]
     events = pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32),

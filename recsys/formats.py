@@ -89,6 +89,17 @@ def is_missing(text) -> bool:
     return text is None or str(text).strip().lower() in MISSING_TOKENS
 
 
+def _blank(data: bytes) -> bool:
+    """True for empty or whitespace-only content (without copying large inputs)."""
+    return not data or data.isspace()
+
+
+def _first_byte(data: bytes) -> bytes:
+    """The first non-whitespace byte, or b"" if there is none."""
+    match = re.compile(rb"\s*").match(data)
+    return data[match.end():match.end() + 1]
+
+
 def _mib(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB"
 
@@ -459,9 +470,8 @@ def _records_to_table(records: list, *, name: str) -> pa.Table:
 
 def read_json(data: bytes, *, name: str) -> RawTable:
     """Parse JSON Lines (or a JSON array of objects) into a table; a bad line is named in the error."""
-    stripped = data.lstrip()
     info = {"format": "jsonl", "delimiter": None, "has_header": True}
-    if stripped[:1] == b"[":
+    if _first_byte(data) == b"[":
         info["format"] = "json"
         try:
             records = json.loads(data)
@@ -523,18 +533,18 @@ def open_table(source, *, name: str | None, max_bytes: int, known_names: set[str
     """
     label = display_name(source, name)
     data = read_source_bytes(source, name=label, max_bytes=max_bytes)
-    if not data.strip():
+    if _blank(data):
         raise DataError(f"{label} is empty; choose a file with a header and data rows.")
     data, containers, inner = unwrap(data, name=label, limit=max_bytes)
     container = "+".join(containers) or None
-    if not data.strip():
+    if _blank(data):
         raise DataError(f"{label} is empty once decompressed; compress the real data file.")
     if data[:4] == b"PAR1":
         raw = read_parquet(data, name=label)
         raw.info.update(container=container, encoding=None)
         return raw
     data, encoding = to_utf8(data, name=label)
-    if data.lstrip()[:1] in (b"{", b"["):
+    if _first_byte(data) in (b"{", b"["):
         raw = read_json(data, name=label)
     else:
         layout = sniff_layout(data, name=label, known_names=known_names)
