@@ -317,7 +317,8 @@ def _natural_order(ids: np.ndarray) -> np.ndarray:
 
 def _first_bad(mask: np.ndarray, raw: RawTable, values) -> tuple[int, object]:
     position = int(np.flatnonzero(mask)[0])
-    return int(raw.data_rows([position])[0]), values[position]
+    value = values[position]
+    return int(raw.data_rows([position])[0]), value.item() if isinstance(value, np.generic) else value
 
 
 def _to_float(column, *, column_name: str, raw: RawTable, name: str, argument: str) -> tuple[np.ndarray, np.ndarray]:
