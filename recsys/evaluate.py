@@ -40,14 +40,20 @@ def alpha_sweep(vectors, *, users, targets, exclude, n_items, k=10, alphas=ALPHA
 
 
 def history_before(events: pd.DataFrame, held_out: pd.DataFrame) -> pd.DataFrame:
-    """Each user's events strictly before their held-out event (by position in the sorted events).
+    """Each user's events strictly before their held-out event, in `events` order.
 
-    Users without a held-out row keep all their events.
+    A held-out row (user, item) is the user's first event with that item (see leave_last_out_split),
+    so its position is found from the first occurrences. Users without a held-out row keep all events.
+    `events` must be `Dataset.events` (sorted, RangeIndex).
     """
-    cut = pd.Series(held_out.index.to_numpy(), index=held_out["user"].to_numpy())
-    limit = events["user"].map(cut).to_numpy(dtype=float)
-    pos = events.index.to_numpy()
-    keep = np.isnan(limit) | (pos < np.nan_to_num(limit, nan=np.inf))
+    firsts = events.loc[~events.duplicated(["user", "item"]), ["user", "item"]]
+    firsts = firsts.assign(position=firsts.index.to_numpy())
+    cut = held_out[["user", "item"]].merge(firsts, on=["user", "item"], how="left")
+    if cut["position"].isna().any():
+        raise ValueError("held-out rows must be events of the same events frame")
+    limit = events["user"].map(pd.Series(cut["position"].to_numpy(), index=cut["user"].to_numpy()))
+    limit = limit.to_numpy(dtype=float)
+    keep = np.isnan(limit) | (np.arange(len(events)) < np.nan_to_num(limit, nan=np.inf))
     return events[keep]
 
 

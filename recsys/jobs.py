@@ -27,6 +27,8 @@ class TrainingJob:
     progress: object = None  # the latest recsys.training.Progress
     error: str | None = None
     run_path: str | None = None
+    kind: str = "train"  # "train" | "evaluate"
+    result: dict | None = None  # the metrics of an evaluation job
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     cancel_event: threading.Event = field(default_factory=threading.Event)
@@ -87,6 +89,53 @@ class JobRegistry:
                     job.finished_at = time.time()
 
             job.thread = threading.Thread(target=work, name=f"train-{key[:8]}", daemon=True)
+            job.thread.start()
+            return job
+
+    def submit_evaluation(self, dataset, config: TrainConfig, *, k: int = 10) -> TrainingJob:
+        """Runs `evaluate_dataset` in the background; results are kept under `<store>/evaluations/`."""
+        import json
+
+        from recsys.evaluate import evaluate_dataset
+        from recsys.training import Progress, TrainingCancelled
+
+        key = "eval-" + run_key(dataset.fingerprint(), config) + f"-k{k}"
+        path = self.store.root / "evaluations" / f"{key}.json"
+        with self._lock:
+            job = self._jobs.get(key)
+            if job is not None and (job.active or job.status == "done"):
+                return job
+            job = TrainingJob(key=key, dataset_name=dataset.name, config=config, kind="evaluate")
+            self._jobs[key] = job
+            if path.is_file():
+                try:
+                    job.result = json.loads(path.read_text())
+                    job.status, job.finished_at, job.progress = "done", time.time(), Progress(phase="done")
+                    return job
+                except (OSError, json.JSONDecodeError):
+                    pass
+
+            def work():
+                job.status = "running"
+                try:
+                    result = evaluate_dataset(dataset, config, k=k, cancel=job.cancel_event,
+                                              progress=lambda p: setattr(job, "progress", p))
+                    path.parent.mkdir(parents=True, exist_ok=True)
+                    tmp = path.with_suffix(".tmp")
+                    tmp.write_text(json.dumps(result, default=str))
+                    tmp.replace(path)
+                    job.result = json.loads(path.read_text())
+                    job.progress = Progress(phase="done", history=job.progress.history if job.progress else [])
+                    job.status = "done"
+                except TrainingCancelled:
+                    job.status = "cancelled"
+                except Exception as e:  # shown to the user; the app stays up
+                    job.error = f"{type(e).__name__}: {e}"
+                    job.status = "failed"
+                finally:
+                    job.finished_at = time.time()
+
+            job.thread = threading.Thread(target=work, name=f"eval-{key[5:13]}", daemon=True)
             job.thread.start()
             return job
 

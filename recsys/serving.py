@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from recsys.features import ItemFeatures, sequence_from_items
+from recsys.features import OOV, ItemFeatures, sequence_from_items
 from recsys.metrics import topk_items
 
 
@@ -168,7 +168,7 @@ class ColdStartScorer:
 
         items = pd.DataFrame({"text": [text], "categories": [list(categories)]})
         f = ItemFeatures.build(items, self.vectorizer, self.encoder)
-        if not f.has_text.any() and not f.categories.any():
+        if not (f.tokens > OOV).any() and not f.categories.any():
             raise ValueError("the description has no known words: write a few more words about the item")
         vec = self.model.content_item_vectors(
             training=False, tokens=keras.ops.convert_to_tensor(f.tokens),

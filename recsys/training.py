@@ -370,7 +370,7 @@ def fit_hybrid(
         validation.sequences_full[validation.users] = validation.sequences
     monitor = _TrainingMonitor(config=config, steps=steps, validation=validation, n_items=n_items,
                                progress=progress, cancel=cancel, fixed_alpha=config.alpha)
-    model.fit(pipeline, epochs=config.epochs, verbose=0, callbacks=[monitor])
+    model.fit(pipeline, epochs=config.epochs, verbose=0, callbacks=[monitor], shuffle=False)
     if monitor.cancelled:
         raise TrainingCancelled("training was cancelled")
     if progress:

@@ -1,0 +1,163 @@
+"""Real TensorFlow training on tiny planted data: learning, determinism, α, cold start, progress, cancel."""
+
+import threading
+
+import numpy as np
+import pytest
+
+from planted import PER_TOPIC, TINY, planted_dataset
+from recsys.config import TrainConfig
+from recsys.evaluate import evaluate_dataset
+from recsys.serving import ColdStartScorer, recommend
+from recsys.store import RunStore, load_run
+from recsys.training import Progress, TrainingCancelled, train_run
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return planted_dataset()
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    return RunStore(tmp_path_factory.mktemp("runs"))
+
+
+@pytest.fixture(scope="module")
+def run_and_progress(dataset, store):
+    reports = []
+    run = train_run(dataset, TrainConfig(**TINY), store=store, progress=reports.append)
+    return run, reports
+
+
+@pytest.fixture(scope="module")
+def run(run_and_progress):
+    return run_and_progress[0]
+
+
+def test_model_finds_the_planted_sequence_far_above_popularity(dataset):
+    result = evaluate_dataset(dataset, TrainConfig(**TINY))
+    model_hr = result["model"]["HR@10"]
+    pop_hr = result["baselines"]["popularity"]["HR@10"]
+    assert model_hr >= 0.8, result["model"]
+    assert model_hr >= 2 * pop_hr, (model_hr, pop_hr)
+    # the order-aware content/sequence part is what finds "the next volume"
+    assert result["model_content_only"]["NDCG@10"] > result["baselines"]["popularity"]["NDCG@10"]
+
+
+def test_progress_callback_fires_with_epochs_and_loss(run_and_progress):
+    _, reports = run_and_progress
+    phases = {p.phase for p in reports}
+    assert {"preparing", "training", "done"} <= phases
+    training = [p for p in reports if p.phase == "training"]
+    assert training[-1].epoch >= 1 and training[-1].loss is not None and np.isfinite(training[-1].loss)
+    assert any(p.val_ndcg is not None for p in training)
+    assert all(p.eta_s is None or p.eta_s >= 0 for p in training)
+
+
+def test_same_data_and_config_returns_the_stored_run(dataset, store, run):
+    reports = []
+    again = train_run(dataset, TrainConfig(**TINY), store=store, progress=reports.append)
+    assert again.path == run.path
+    assert [p.phase for p in reports] == ["done"]  # no training happened
+    assert [r["run_id"] for r in store.list_runs()] == [run.run_id]
+
+
+def test_same_seed_gives_the_same_model(dataset, tmp_path, run):
+    other = train_run(dataset, TrainConfig(**TINY), run_dir=tmp_path / "again")
+    for name in ("cf_user", "cf_item", "seq_user", "content_item"):
+        np.testing.assert_allclose(getattr(other.vectors, name), getattr(run.vectors, name), rtol=1e-5, atol=1e-6)
+
+
+def test_alpha_one_is_pure_cf_and_zero_is_pure_content(run):
+    users = np.arange(run.n_users)
+    for alpha, column in ((1.0, "cf_score"), (0.0, "content_score")):
+        recs = recommend(run, users, k=5, alpha=alpha)
+        np.testing.assert_allclose(recs["score"], recs[column], rtol=1e-6)
+        for _, group in recs.groupby("user"):
+            assert list(group[column]) == sorted(group[column], reverse=True)
+        cf, content = run.vectors.scores(users[:3])
+        part = cf if alpha == 1.0 else content
+        seen = set(run.events[run.events["user"] == 0]["item"])
+        expected = [i for i in np.argsort(-part[0], kind="stable") if i not in seen][:5]
+        assert list(recs[recs["user"] == 0]["item"]) == expected
+
+
+def test_recommendations_never_contain_seen_items(run):
+    recs = recommend(run, k=10)
+    seen = set(zip(run.events["user"], run.events["item"]))
+    assert not any((u, i) in seen for u, i in zip(recs["user"], recs["item"]))
+    assert recs.groupby("user").size().eq(10).all()
+
+
+def test_keras_file_reloads_in_safe_mode_with_identical_scores(run):
+    from recsys.features import last_sequences
+    from recsys.training import compute_serving_vectors
+
+    model = run.load_model()
+    vectors = compute_serving_vectors(model, last_sequences(run.events, n_users=run.n_users, seq_len=TINY["seq_len"]))
+    np.testing.assert_allclose(vectors.seq_user, run.vectors.seq_user, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(vectors.content_item, run.vectors.content_item, rtol=1e-5, atol=1e-6)
+
+
+def test_cold_item_with_text_gets_a_content_vector_and_is_recommended_through_content(dataset, run):
+    cold = [dataset.item_index(f"cold{t}") for t in range(4)]
+    assert (dataset.items.loc[cold, "n_events"] == 0).all()
+    assert np.linalg.norm(run.vectors.content_item[cold], axis=1).min() > 0
+    topic0 = [u for u in range(run.n_users) if int(dataset.user_ids[u][1:]) % 4 == 0]
+
+    def share_listing_cold0(alpha):
+        recs = recommend(run, topic0, k=10, alpha=alpha)
+        return recs.groupby("user")["item"].apply(lambda s: cold[0] in set(s)).mean()
+
+    assert share_listing_cold0(0.0) > 0.8  # the content part recommends it to users of its topic
+    assert share_listing_cold0(1.0) == 0.0  # CF has no evidence for it
+    cf, content = run.vectors.scores(topic0)
+    assert (content[:, cold[0]] > content[:, cold[1:]].max(axis=1)).mean() > 0.8
+
+
+def test_new_user_gets_the_next_item_from_the_lstm_without_retraining(dataset, run):
+    scorer = ColdStartScorer(run)
+    picked = [dataset.item_index(f"i{j:03d}") for j in (PER_TOPIC + 2, PER_TOPIC + 3, PER_TOPIC + 4)]
+    recs = scorer.recommend_for_new_user(picked, k=5, alpha=0.0)
+    assert f"i{PER_TOPIC + 5:03d}" in list(recs["item_id"])
+    assert not set(recs["item"]) & set(picked)
+
+
+def test_new_item_description_reaches_users_of_its_topic(dataset, run):
+    scorer = ColdStartScorer(run)
+    reach = scorer.users_for_new_item("baking bread flour volume new", ["topic1"], k=10)
+    topics = [int(uid[1:]) % 4 for uid in reach["user_id"]]
+    assert topics.count(1) >= 6, topics
+    with pytest.raises(ValueError, match="no known words"):
+        scorer.users_for_new_item("zzzz qqqq")
+
+
+def test_cancel_stops_training_and_stores_nothing(dataset, tmp_path):
+    cancel = threading.Event()
+    batches = []
+
+    def progress(p: Progress):
+        if p.phase == "training":
+            batches.append(p.step)
+            cancel.set()
+
+    store = RunStore(tmp_path / "runs")
+    with pytest.raises(TrainingCancelled):
+        train_run(dataset, TrainConfig(**{**TINY, "seed": 99}), store=store, progress=progress, cancel=cancel)
+    assert len(batches) == 1  # stopped right after the first batch
+    assert store.list_runs() == []
+    leftovers = list((tmp_path / "runs").glob("*")) if (tmp_path / "runs").exists() else []
+    assert leftovers == []
+
+
+def test_incomplete_run_folder_is_never_served(tmp_path, run):
+    import shutil
+
+    broken = tmp_path / "runs" / ("ab" * 10)
+    shutil.copytree(run.path, broken)
+    (broken / "COMPLETE").unlink()
+    store = RunStore(tmp_path / "runs")
+    assert store.list_runs() == []
+    with pytest.raises(Exception, match="incomplete"):
+        load_run(broken)
