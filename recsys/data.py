@@ -31,10 +31,12 @@ __all__ = ["DEFAULT_MAX_BYTES", "SUPPORTED_FORMATS_HELP", "DataError", "Dataset"
            "load_dataset", "load_item_metadata", "MOVIELENS_GENRES"]
 
 USER_ALIASES = ("user", "userid", "uid", "customer", "customerid", "reviewerid", "visitorid", "clientid",
-                "accountid", "memberid", "buyerid", "personid", "readerid", "viewerid", "username", "users")
+                "accountid", "memberid", "buyerid", "personid", "readerid", "viewerid", "profileid", "playerid",
+                "studentid", "subscriberid", "username", "users")
 ITEM_ALIASES = ("item", "itemid", "iid", "movieid", "movie", "product", "productid", "stockcode", "asin", "sku",
                 "skuid", "articleid", "contentid", "trackid", "songid", "bookid", "isbn", "videoid", "itemcode",
-                "productcode", "parentasin", "items")
+                "productcode", "parentasin", "businessid", "artistid", "placeid", "hotelid", "courseid", "newsid",
+                "postid", "recipeid", "animeid", "gameid", "appid", "items")
 RATING_ALIASES = ("rating", "ratings", "score", "overall", "stars", "quantity", "qty", "weight", "preference",
                   "ratingvalue", "playcount", "plays", "clicks")
 TIME_ALIASES = ("timestamp", "unixreviewtime", "datetime", "time", "date", "invoicedate", "eventtime", "ts",
@@ -55,12 +57,13 @@ MOVIELENS_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's",
                     "Sci-Fi", "Thriller", "War", "Western")
 """Genre names of the 19 flag columns of MovieLens ``u.item``, in ``u.genre`` order."""
 
-DROP_REASONS = ("malformed_row", "missing_user", "missing_item", "cancelled", "missing_rating", "nan_rating",
+DROP_REASONS = ("malformed_row", "repeated_header", "missing_user", "missing_item", "cancelled", "missing_rating", "nan_rating",
                 "infinite_rating", "negative_rating", "non_positive_quantity", "missing_timestamp")
 """Drop reasons in the order they are checked; a row is counted under the first reason it fails."""
 
 _DROP_EXPLANATIONS = {
     "malformed_row": "rows with a wrong number of fields",
+    "repeated_header": "repeated header lines (e.g. concatenated CSV files)",
     "missing_user": "rows without a user id",
     "missing_item": "rows without an item id",
     "cancelled": "cancellation rows (invoice number starting with 'C')",
@@ -221,7 +224,8 @@ def _event_roles(columns: list[str], overrides: dict, name: str) -> dict:
                         "pass different user_col and item_col.")
     roles["invoice"] = _find_column(columns, INVOICE_ALIASES, taken)
     for role, aliases in (("title", tuple(a for a in TITLE_ALIASES if a != "name")),
-                          ("description", tuple(a for a in DESCRIPTION_ALIASES if a not in ("summary", "content"))),
+                          ("description", ("description", "desc", "itemdescription", "productdescription", "overview",
+                                           "plot", "synopsis")),
                           ("categories", CATEGORY_ALIASES)):
         roles[role] = _find_column(columns, aliases, taken | {roles["invoice"]})
         if roles[role] is not None:
@@ -321,8 +325,9 @@ def _first_bad(mask: np.ndarray, raw: RawTable, values) -> tuple[int, object]:
     return int(raw.data_rows([position])[0]), value.item() if isinstance(value, np.generic) else value
 
 
-def _to_float(column, *, column_name: str, raw: RawTable, name: str, argument: str) -> tuple[np.ndarray, np.ndarray]:
-    """Ratings as float64 (NaN where missing) plus the mask of empty cells."""
+def _to_float(column, *, column_name: str, raw: RawTable, name: str, argument: str,
+              ignore: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Ratings as float64 (NaN where missing) plus the mask of empty cells; rows in `ignore` never raise."""
     array = _combine(column)
     if pa.types.is_null(array.type):
         return np.full(len(array), np.nan), np.ones(len(array), dtype=bool)
@@ -345,7 +350,7 @@ def _to_float(column, *, column_name: str, raw: RawTable, name: str, argument: s
         numbers = pd.to_numeric(series.str.replace(",", ".", regex=False), errors="coerce")
     numbers = numbers.astype("float64").to_numpy()
     spelled_nan = series.str.lower().isin(["nan", "-nan", "+nan"]).to_numpy()
-    bad = np.isnan(numbers) & ~empty & ~spelled_nan
+    bad = np.isnan(numbers) & ~empty & ~spelled_nan & ~ignore
     if bad.any():
         row, value = _first_bad(bad, raw, series.to_numpy())
         raise DataError(f"{name}: the rating column {column_name!r} is not numeric: row {row} has {str(value)[:60]!r}; "
@@ -389,8 +394,12 @@ def _parse_datetime_strings(values: pd.Series) -> np.ndarray:
     return out
 
 
-def _to_seconds(column, *, column_name: str, raw: RawTable, name: str) -> tuple[np.ndarray, np.ndarray, str]:
-    """Timestamps as int64 unix seconds, the mask of missing cells and the unit that was detected."""
+def _to_seconds(column, *, column_name: str, raw: RawTable, name: str,
+                ignore: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
+    """Timestamps as int64 unix seconds, the mask of missing cells and the unit that was detected.
+
+    Rows in `ignore` (already dropped for another reason) never raise; unreadable values there count as missing.
+    """
     array = _combine(column)
     n = len(array)
     hint = "fix that row or pass time_col=<column> (or rename the column so it is not taken as time)"
@@ -430,7 +439,8 @@ def _to_seconds(column, *, column_name: str, raw: RawTable, name: str) -> tuple[
                 parsed = _parse_datetime_strings(uniques)
             bad_unique = present & np.isnan(parsed)
             if bad_unique.any():
-                bad_rows = np.append(bad_unique, False)[indices]
+                bad_rows = np.append(bad_unique, False)[indices] & ~ignore
+            if bad_unique.any() and bad_rows.any():
                 row, value = _first_bad(bad_rows, raw, np.append(uniques.to_numpy(), None)[indices])
                 raise DataError(f"{name}: cannot read the timestamp in column {column_name!r} at row {row}: "
                                 f"{str(value)[:60]!r} (expected unix seconds/ms or a date like 2024-01-31 12:00); {hint}.")
@@ -455,6 +465,11 @@ def _to_seconds(column, *, column_name: str, raw: RawTable, name: str) -> tuple[
     if len(present) and (present.min() < _MIN_SECONDS or present.max() > _MAX_SECONDS or np.isnan(present).any()):
         with np.errstate(invalid="ignore"):
             out_of_range = ~missing & ~((seconds >= _MIN_SECONDS) & (seconds <= _MAX_SECONDS))
+        missing |= out_of_range & ignore
+        out_of_range &= ~ignore
+    else:
+        out_of_range = None
+    if out_of_range is not None and out_of_range.any():
         row, value = _first_bad(out_of_range, raw, numbers)
         raise DataError(f"{name}: the timestamp in column {column_name!r} at row {row} is {value!r}, outside "
                         f"1900-2100 when read as unix {unit}; {hint}.")
@@ -739,6 +754,10 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     def flag(reason: str, mask: np.ndarray) -> None:
         reasons[(reasons == 0) & mask] = DROP_REASONS.index(reason)
 
+    if raw.info.get("format") == "delimited" and raw.info.get("has_header"):
+        header = pc.and_(pc.equal(table.column(roles["user"]), roles["user"]),
+                         pc.equal(table.column(roles["item"]), roles["item"])).fill_null(False)
+        flag("repeated_header", header.to_numpy(zero_copy_only=False))
     flag("missing_user", user_codes < 0)
     flag("missing_item", item_codes < 0)
     if roles.get("invoice"):
@@ -751,7 +770,7 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     quantity = has_ratings and _norm(roles["rating"]) in QUANTITY_NAMES
     if has_ratings:
         ratings, empty = _to_float(table.column(roles["rating"]), column_name=roles["rating"], raw=raw, name=name,
-                                   argument="rating_col")
+                                   argument="rating_col", ignore=reasons != 0)
         with np.errstate(invalid="ignore"):
             flag("missing_rating", empty)
             flag("nan_rating", np.isnan(ratings))
@@ -767,7 +786,8 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     time_unit = None
     if has_timestamps:
         seconds, missing_time, time_unit = _to_seconds(table.column(roles["timestamp"]),
-                                                       column_name=roles["timestamp"], raw=raw, name=name)
+                                                       column_name=roles["timestamp"], raw=raw, name=name,
+                                                       ignore=reasons != 0)
         flag("missing_timestamp", missing_time)
     else:
         seconds = raw.data_rows(np.arange(n_rows)) - 1

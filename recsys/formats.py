@@ -301,10 +301,11 @@ def _split_rows(text: str, delimiter: str, quoting: bool) -> list[list[str]]:
 def sniff_delimiter(sample: str) -> str:
     """Pick the delimiter whose field count is most consistent across the sample lines.
 
-    Candidates are `DELIMITERS`; a candidate must split lines into at least two fields. Ties go to the
-    earlier candidate, so ``::`` beats ``:``-free commas and tabs beat commas inside text.
+    Candidates are `DELIMITERS`; a candidate must split lines into at least two fields. Among equally
+    consistent candidates the one giving more fields wins (``u;i;4,5;100`` is ';'-separated), then the
+    earlier one in `DELIMITERS`.
     """
-    best, best_score = ",", (-1.0, 0)
+    best, best_score = ",", (-1.0, 0, 0)
     for priority, delimiter in enumerate(DELIMITERS):
         if delimiter not in sample:
             continue
@@ -316,7 +317,7 @@ def sniff_delimiter(sample: str) -> str:
         if mode < 2:
             continue
         share = round(counts.count(mode) / len(counts), 2)
-        score = (share, -priority)
+        score = (share, mode, -priority)
         if score > best_score:
             best, best_score = delimiter, score
     return best

@@ -465,3 +465,14 @@ def test_online_retail():
         assert ds.items["text"][ds.item_index(code)] == mode[code]
     assert ds.report["n_items_with_text"] == (ds.items["text"] != "").sum() >= 3600
     assert ds.report["first_event"] == "2010-12-01T08:26:00Z"
+
+
+def test_semicolon_comma_decimals_and_repeated_headers():
+    data = (b"user;item;rating;time\nu1;i1;4,5;100\nu2;i2;3,5;200\n"
+            b"user;item;rating;time\nu1;i2;1;300\n;x;bad;bad\n")
+    ds = load_dataset(data, name="concatenated.csv")
+    assert ds.report["format"] == "';'-separated text"
+    assert events_of(ds) == [("u1", "i1", 4.5, 100), ("u1", "i2", 1.0, 300), ("u2", "i2", 3.5, 200)]
+    # the repeated header (data row 3) is dropped; data row 5 lacks a user, so its unreadable rating/time are not fatal
+    assert ds.report["dropped"] == {"repeated_header": {"count": 1, "examples": [3]},
+                                    "missing_user": {"count": 1, "examples": [5]}}
