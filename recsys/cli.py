@@ -156,11 +156,30 @@ def cmd_inspect(args):
     print(json.dumps(ds.report, indent=2, default=str))
 
 
-def cmd_train(args):
-    from recsys.training import device_info, train_run
+def _import_tensorflow_quietly():
+    """TensorFlow's C++ start-up logs go straight to fd 2; keep stderr to our own one-line messages."""
+    if os.environ.get("KERAS_BACKEND", "tensorflow") != "tensorflow":
+        return
+    saved, devnull = os.dup(2), os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        import tensorflow as tf
 
+        tf.config.list_physical_devices("GPU")
+    except ImportError:
+        pass
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def cmd_train(args):
     config = _config(args)
     ds = _load(args)
+    _import_tensorflow_quietly()
+    from recsys.training import device_info, train_run
+
     bar = ProgressBar(enabled=not args.quiet)
     if not args.quiet:
         dev = device_info()
@@ -202,10 +221,13 @@ def cmd_recommend(args):
 
 
 def cmd_evaluate(args):
-    from recsys.evaluate import evaluate_dataset, metrics_table
+    from recsys.evaluate import metrics_table
 
     config = _config(args)
     ds = _load(args)
+    _import_tensorflow_quietly()
+    from recsys.evaluate import evaluate_dataset
+
     bar = ProgressBar(enabled=not args.quiet)
     result = evaluate_dataset(ds, config, k=args.k, progress=bar, baselines=not args.no_baselines)
     if not args.quiet:

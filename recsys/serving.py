@@ -6,12 +6,38 @@ beyond one batch, and changing α only re-weights the two stored component score
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
 from recsys.features import OOV, ItemFeatures, sequence_from_items
 from recsys.metrics import topk_items
+
+
+@dataclass
+class ServingVectors:
+    """The stored component vectors: any α re-ranks from these with two matmuls."""
+
+    cf_user: np.ndarray  # [n_users, d]
+    cf_item: np.ndarray  # [n_items, d]
+    cf_bias: np.ndarray  # [n_items]
+    seq_user: np.ndarray  # [n_users, d]  LSTM user interest vectors
+    content_item: np.ndarray  # [n_items, d]
+    content_bias: np.ndarray  # [n_items]
+
+    def scores(self, users, alpha: float | None = None):
+        """(cf [b, n_items], content [b, n_items]) float32 scores, or the α-blend when alpha is given."""
+        users = np.asarray(users)
+        cf = self.cf_user[users] @ self.cf_item.T + self.cf_bias
+        content = self.seq_user[users] @ self.content_item.T + self.content_bias
+        if alpha is None:
+            return cf, content
+        return alpha * cf + (1.0 - alpha) * content
+
+    def as_dict(self) -> dict:
+        return dict(self.__dict__)
 
 
 def seen_matrix(run) -> sp.csr_matrix:

@@ -127,7 +127,7 @@ class Run:
     fingerprint: dict
     metrics: dict
     history: list
-    vectors: object  # recsys.training.ServingVectors
+    vectors: object  # recsys.serving.ServingVectors
     user_ids: np.ndarray
     items: pd.DataFrame
     events: pd.DataFrame
@@ -179,7 +179,7 @@ class Run:
 
 def load_run(path) -> Run:
     """Loads a complete run folder; raises RunStoreError if it is missing or incomplete."""
-    from recsys.training import ServingVectors
+    from recsys.serving import ServingVectors
 
     path = Path(path)
     if not path.is_dir():

@@ -27,6 +27,7 @@ from recsys.features import (
     training_windows,
 )
 from recsys.models import HybridRecommender
+from recsys.serving import ServingVectors
 
 ALPHA_GRID = tuple(round(a / 10, 1) for a in range(11))
 _BUILD_LOCK = threading.Lock()  # global seeds and dtype policy are process-wide while a model is built
@@ -101,30 +102,6 @@ class ValidationData:
     targets: np.ndarray  # int [n]
     sequences: np.ndarray  # int [n, L] (item + 1, left-padded): the history the LSTM reads
     exclude: object  # csr [n_users, n_items]: items each user already had
-
-
-@dataclass
-class ServingVectors:
-    """The stored component vectors: any α re-ranks from these with two matmuls."""
-
-    cf_user: np.ndarray  # [n_users, d]
-    cf_item: np.ndarray  # [n_items, d]
-    cf_bias: np.ndarray  # [n_items]
-    seq_user: np.ndarray  # [n_users, d]  LSTM user interest vectors
-    content_item: np.ndarray  # [n_items, d]
-    content_bias: np.ndarray  # [n_items]
-
-    def scores(self, users, alpha: float | None = None):
-        """(cf [b, n_items], content [b, n_items]) float32 scores, or the α-blend when alpha is given."""
-        users = np.asarray(users)
-        cf = self.cf_user[users] @ self.cf_item.T + self.cf_bias
-        content = self.seq_user[users] @ self.content_item.T + self.content_bias
-        if alpha is None:
-            return cf, content
-        return alpha * cf + (1.0 - alpha) * content
-
-    def as_dict(self) -> dict:
-        return dict(self.__dict__)
 
 
 @dataclass
