@@ -25,7 +25,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsys.formats import DEFAULT_MAX_BYTES, MISSING_TOKENS, DataError, RawTable, is_number, open_table
+from recsys.formats import DATE_LIKE, DEFAULT_MAX_BYTES, MISSING_TOKENS, DataError, RawTable, is_number, open_table
 
 __all__ = ["DEFAULT_MAX_BYTES", "SUPPORTED_FORMATS_HELP", "DataError", "Dataset", "build_dataset",
            "load_dataset", "load_item_metadata", "MOVIELENS_GENRES"]
@@ -37,7 +37,7 @@ ITEM_ALIASES = ("item", "itemid", "iid", "movieid", "movie", "product", "product
                 "skuid", "articleid", "contentid", "trackid", "songid", "bookid", "isbn", "videoid", "itemcode",
                 "productcode", "parentasin", "businessid", "artistid", "placeid", "hotelid", "courseid", "newsid",
                 "postid", "recipeid", "animeid", "gameid", "appid", "items")
-RATING_ALIASES = ("rating", "ratings", "score", "overall", "stars", "quantity", "qty", "weight", "preference",
+RATING_ALIASES = ("rating", "ratings", "score", "overall", "stars", "bookrating", "userrating", "quantity", "qty", "weight", "preference",
                   "ratingvalue", "playcount", "plays", "clicks")
 TIME_ALIASES = ("timestamp", "unixreviewtime", "datetime", "time", "date", "invoicedate", "eventtime", "ts",
                 "timestampms", "createdat", "eventdate", "eventtimestamp", "ratingtime", "ratingdate",
@@ -90,7 +90,6 @@ SUPPORTED_FORMATS_HELP = (
 
 _KNOWN_NAMES = set(USER_ALIASES + ITEM_ALIASES + RATING_ALIASES + TIME_ALIASES + INVOICE_ALIASES + META_ID_ALIASES
                    + TITLE_ALIASES + DESCRIPTION_ALIASES + CATEGORY_ALIASES)
-_HEADERLESS_EVENTS = ("user", "item", "rating", "timestamp")
 _MIN_SECONDS, _MAX_SECONDS = -2_208_988_800, 4_102_444_800  # 1900-01-01 .. 2100-01-01
 _EXAMPLES = 5
 
@@ -191,6 +190,9 @@ def _override(columns: list[str], value: str, argument: str, name: str) -> str:
     matches = [column for column in columns if _norm(column) == _norm(value)]
     if matches:
         return matches[0]
+    position = re.fullmatch(r"(?:column_?)?(\d+)", str(value).strip().lower())
+    if position and 1 <= int(position.group(1)) <= len(columns):
+        return columns[int(position.group(1)) - 1]
     shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
     raise DataError(f"{name}: column {value!r} given as {argument} is not in the file; the columns are: {shown}.")
 
@@ -201,8 +203,11 @@ def _missing_role(role: str, columns: list[str], aliases: tuple, argument: str, 
                      f"{', '.join(aliases[:8])} (any case, '_' optional) or pass {argument}=<column>.")
 
 
-def _event_roles(columns: list[str], overrides: dict, name: str) -> dict:
-    """Map roles (user, item, rating, timestamp, invoice, title, description, categories) to columns."""
+def _event_roles(columns: list[str], overrides: dict, name: str, defaults: dict | None = None) -> dict:
+    """Map roles (user, item, rating, timestamp, invoice, title, description, categories) to columns.
+
+    Explicit overrides win, then `defaults` (the guess for a headerless file), then known column names.
+    """
     roles: dict = {}
     taken: set = set()
     spec = (("user", USER_ALIASES, "user_col"), ("item", ITEM_ALIASES, "item_col"),
@@ -211,6 +216,11 @@ def _event_roles(columns: list[str], overrides: dict, name: str) -> dict:
         if overrides.get(argument) is not None:
             roles[role] = _override(columns, overrides[argument], argument, name)
             taken.add(roles[role])
+    for role, _, _ in spec:
+        guess = (defaults or {}).get(role)
+        if role not in roles and guess is not None and guess not in taken:
+            roles[role] = guess
+            taken.add(guess)
     for role, aliases, _ in spec:
         if role not in roles:
             roles[role] = _find_column(columns, aliases, taken)
@@ -233,23 +243,49 @@ def _event_roles(columns: list[str], overrides: dict, name: str) -> dict:
     return roles
 
 
-def _looks_like_time(values: list[str]) -> bool:
+def _cell_kind(values: list[str]) -> str:
+    """Kind of a sample column: "empty", "number", "epoch" (integers >= 1e8), "date" or "text"."""
     values = [v.strip() for v in values if v.strip()]
     if not values:
-        return False
+        return "empty"
     if all(is_number(v) for v in values):
-        return all(abs(float(v)) >= 1e8 for v in values)
-    return all(re.search(r"\d{1,4}[-/:.]\d{1,2}", v) for v in values)
+        numbers = [float(v) for v in values]
+        return "epoch" if all(abs(x) >= 1e8 and x.is_integer() for x in numbers) else "number"
+    if all(DATE_LIKE.search(v) for v in values):
+        return "date"
+    return "text"
 
 
-def _headerless_event_names(layout) -> list[str]:
+def _headerless_roles(layout) -> tuple[list[str], dict]:
+    """Column names (column_1..n) and roles of a headerless file.
+
+    Position decides when the content agrees (user, item, [rating], [timestamp], as in MovieLens u.data and
+    ratings.dat); otherwise the first date column (or integer epoch column after the first two) is the time,
+    the first two other columns are user and item, and the next numeric column is the rating.
+    """
     n = layout.n_columns
-    if n == 3:
-        third = [row[2] for row in layout.sample_rows if len(row) > 2]
-        base = ["user", "item", "timestamp" if _looks_like_time(third) else "rating"]
-    else:
-        base = list(_HEADERLESS_EVENTS[:n])
-    return base + [f"column_{i + 1}" for i in range(len(base), n)]
+    names = [f"column_{i + 1}" for i in range(n)]
+    kinds = [_cell_kind([row[i] for row in layout.sample_rows if i < len(row)]) for i in range(n)]
+    roles: dict = {"user": None, "item": None, "rating": None, "timestamp": None}
+    if n < 2:
+        return names, roles
+    timelike = ("epoch", "date", "number", "empty")
+    if n == 2 or (n == 3 and kinds[2] in ("number", "epoch", "date", "empty")) or (
+            n >= 4 and kinds[2] in ("number", "empty") and kinds[3] in timelike):
+        roles.update(user=names[0], item=names[1])
+        if n == 3:
+            roles["timestamp" if kinds[2] in ("epoch", "date") else "rating"] = names[2]
+        elif n >= 4:
+            roles.update(rating=names[2], timestamp=names[3])
+        return names, roles
+    later = [i for i in range(1, n) if kinds[i] == "date"] or [i for i in range(2, n) if kinds[i] == "epoch"]
+    time_index = later[0] if later else None
+    others = [i for i in range(n) if i != time_index]
+    roles.update(user=names[others[0]], item=names[others[1]],
+                 timestamp=names[time_index] if time_index is not None else None)
+    numeric = [i for i in others[2:] if kinds[i] == "number"]
+    roles["rating"] = names[numeric[0]] if numeric else None
+    return names, roles
 
 
 # --------------------------------------------------------------------------------------------- conversions
@@ -766,6 +802,11 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
             invoices = invoices.cast(pa.string())
         starts = pc.starts_with(pc.utf8_upper(pc.utf8_trim_whitespace(invoices)), "C").fill_null(False)
         flag("cancelled", starts.to_numpy(zero_copy_only=False))
+    report_warnings = list(raw.warnings)
+    for role, argument in (("rating", "rating_col"), ("timestamp", "time_col")):
+        if roles.get(role) is not None and table.column(roles[role]).null_count == n_rows:
+            report_warnings.append(f"the {role} column {roles[role]!r} is empty in every row and was ignored")
+            roles = {**roles, role: None}
     has_ratings = roles.get("rating") is not None
     quantity = has_ratings and _norm(roles["rating"]) in QUANTITY_NAMES
     if has_ratings:
@@ -841,6 +882,9 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
         catalog_ids = np.concatenate([interacted_ids, cold_ids[cold_order]]).astype(object)
         meta_rows = np.concatenate([meta_rows, cold[cold_order]])
         n_cold = len(cold)
+        if not (meta_rows[:n_interacted] >= 0).any():
+            report_warnings.append("none of the item ids in the metadata file matches an item id in the "
+                                   "interactions; check that both files use the same ids")
     n_catalog = len(catalog_ids)
     titles = np.full(n_catalog, "", dtype=object)
     descriptions = np.full(n_catalog, "", dtype=object)
@@ -874,7 +918,6 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     per_user = np.bincount(users, minlength=n_users)
     pair_keys = np.sort(users.astype(np.int64) * n_interacted + items)
     n_pairs = int(1 + np.count_nonzero(pair_keys[1:] != pair_keys[:-1]))
-    report_warnings = list(raw.warnings)
     for reason, entry in dropped.items():
         if reason != "malformed_row":
             report_warnings.append(f"dropped {entry['count']} {_DROP_EXPLANATIONS[reason]}; e.g. rows {entry['examples']}")
@@ -948,8 +991,11 @@ def load_dataset(interactions, items=None, *, name: str | None = None, user_col:
     state: dict = {}
 
     def choose(layout):
-        names = layout.header if layout.header is not None else _headerless_event_names(layout)
-        roles = _event_roles(names, overrides, label)
+        if layout.header is not None:
+            names, defaults = layout.header, None
+        else:
+            names, defaults = _headerless_roles(layout)
+        roles = _event_roles(names, overrides, label, defaults)
         state["roles"] = roles
         return names, list(dict.fromkeys(v for v in roles.values() if v is not None))
 

@@ -41,6 +41,8 @@ MISSING_TOKENS = ("", "nan", "none", "null", "na", "n/a", "<na>", "nat")
 
 _SAMPLE_BYTES = 64 * 1024
 _MAX_SAMPLE_BYTES = 16 * 1024 * 1024
+DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}")
+"""Pattern of a date or time inside a cell (2024-01-31, 1/31/2024, 12:30)."""
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
 
 
@@ -358,8 +360,9 @@ class DelimitedLayout:
 def sniff_layout(data: bytes, *, name: str, known_names: set[str]) -> DelimitedLayout:
     """Sniff delimiter and header of UTF-8 text.
 
-    A first row counts as a header when one of its cells is a known column name, or when some column is
-    numeric in later rows but not in the first one. A first row whose cells all look numeric is data.
+    A first row whose cells all look numeric is data. Otherwise it is a header when one of its cells is a
+    known column name, or when some column is numeric in later rows but not in the first one; when no
+    column is numeric, it is data if one of its cells looks like a number or a date.
     """
     sample = _sample_text(data)
     if not sample.strip():
@@ -380,7 +383,7 @@ def sniff_layout(data: bytes, *, name: str, known_names: set[str]) -> DelimitedL
     elif any(normal(cell) in known_names for cell in first):
         has_header = True
     else:
-        has_header = True
+        has_header = None
         for column in range(n_columns):
             later = [row[column] for row in rest if column < len(row) and row[column].strip()]
             if later and all(is_number(value) for value in later):
@@ -388,6 +391,8 @@ def sniff_layout(data: bytes, *, name: str, known_names: set[str]) -> DelimitedL
                     has_header = True
                     break
                 has_header = False
+        if has_header is None:  # all-text columns: a header cell is never a number or a date
+            has_header = not any(is_number(cell) or DATE_LIKE.search(cell) for cell in cells)
     if has_header:
         return DelimitedLayout(delimiter, _dedupe_names(first), n_columns, rest)
     return DelimitedLayout(delimiter, None, n_columns, rows)
@@ -545,6 +550,8 @@ def open_table(source, *, name: str | None, max_bytes: int, known_names: set[str
         raw.info.update(container=container, encoding=None)
         return raw
     data, encoding = to_utf8(data, name=label)
+    if data[:4].lower() == b"sep=" and b"\n" in data[:16]:
+        data = data[data.index(b"\n") + 1:]  # Excel's "sep=;" hint line; the delimiter is sniffed anyway
     if _first_byte(data) in (b"{", b"["):
         raw = read_json(data, name=label)
     else:

@@ -77,7 +77,8 @@ def test_movielens_u_data_headerless_tab(tmp_path):
     data = b"196\t242\t3\t881250949\n186\t302\t3\t891717742\n22\t377\t1\t878887116\n196\t377\t4\t881250950\n"
     ds = load_dataset(write(tmp_path, "u.data", data))
     assert ds.report["format"] == "tsv (no header)"
-    assert ds.report["columns"] == {"user": "user", "item": "item", "rating": "rating", "timestamp": "timestamp"}
+    assert ds.report["columns"] == {"user": "column_1", "item": "column_2", "rating": "column_3",
+                                    "timestamp": "column_4"}
     assert list(ds.user_ids) == ["22", "186", "196"]  # natural (numeric) order, not "186" < "196" < "22"
     assert events_of(ds)[2:] == [("196", "242", 3.0, 881250949), ("196", "377", 4.0, 881250950)]
 
@@ -95,6 +96,21 @@ def test_movielens_ratings_csv_header_names():
     ds = load_dataset(data, name="ratings.csv")
     assert ds.report["columns"] == {"user": "userId", "item": "movieId", "rating": "rating", "timestamp": "timestamp"}
     assert events_of(ds)[0] == ("1", "3", 4.5, 964981247)
+
+
+def test_headerless_columns_are_guessed_from_content_when_position_does_not_fit():
+    # Last.fm-1K style: user, ISO time, artist id, artist name, (empty), track name
+    data = (b"user_000001\t2009-05-04T23:08:57Z\tf1b1cf71\tDeep Dish\t\tFamous\n"
+            b"user_000002\t2009-05-04T13:54:10Z\ta7f7df4a\tUn Kasa\t\tComposition\n")
+    ds = load_dataset(data, name="lastfm.tsv")
+    assert ds.report["columns"] == {"user": "column_1", "item": "column_3", "timestamp": "column_2"}
+    assert events_of(ds)[0] == ("user_000001", "f1b1cf71", 1.0, 1241478537)
+    # user, item, timestamp, rating order; positions can be overridden by number or column_N
+    ds = load_dataset(b"1,10,881250949,3\n2,11,881250950,4\n", name="uitr.csv")
+    assert ds.report["columns"] == {"user": "column_1", "item": "column_2", "rating": "column_4",
+                                    "timestamp": "column_3"}
+    ds = load_dataset(data, name="lastfm.tsv", item_col="4")
+    assert list(ds.item_ids) == ["Deep Dish", "Un Kasa"]
 
 
 def test_headerless_three_columns_with_timestamps_takes_time_not_rating():
