@@ -6,6 +6,7 @@ weights) and returns a `TrainedModel` with the serving vectors of both parts.
 
 from __future__ import annotations
 
+import contextlib
 import math
 from pathlib import Path
 import os
@@ -131,7 +132,7 @@ def apply_rating_threshold(events: pd.DataFrame, config: TrainConfig) -> pd.Data
     return events[events["rating"].to_numpy() >= config.min_rating]
 
 
-def make_input_pipeline(windows: dict, *, batch_size: int, seed: int):
+def make_input_pipeline(windows: dict, *, batch_size: int, seed: int, distributed: bool = False):
     """Shuffled, batched `(x, y)` pairs: tf.data on TensorFlow, a PyDataset on other backends."""
     x = {"user": windows["user"], "inputs": windows["inputs"]}
     y = {"targets": windows["targets"], "weights": windows["weights"]}
@@ -141,7 +142,13 @@ def make_input_pipeline(windows: dict, *, batch_size: int, seed: int):
 
         ds = tf.data.Dataset.from_tensor_slices((x, y))
         ds = ds.shuffle(n, seed=seed, reshuffle_each_iteration=True)
-        return ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        ds = ds.batch(batch_size).prefetch(tf.data.AUTOTUNE)
+        if distributed:
+            # Every worker builds the same seeded pipeline; each takes its own share of every batch.
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            ds = ds.with_options(options)
+        return ds
     return _ArrayBatches(x, y, batch_size=batch_size, seed=seed)
 
 
@@ -306,6 +313,7 @@ def fit_hybrid(
     serving_events: pd.DataFrame | None = None,
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
+    strategy=None,
 ) -> TrainedModel:
     """Trains the hybrid model on `events` and returns it with its serving vectors.
 
@@ -318,6 +326,8 @@ def fit_hybrid(
             training (default: `events`).
         progress: called with a `Progress` after every batch and epoch.
         cancel: when set, training stops after the current batch and `TrainingCancelled` is raised.
+        strategy: a `tf.distribute` strategy (see recsys.distributed); None = the default device
+            (TensorFlow places work on a GPU by itself when it sees one).
     """
     t0 = time.perf_counter()
     n_items = len(items)
@@ -335,12 +345,18 @@ def fit_hybrid(
     if len(windows["user"]) == 0:
         raise ValueError("every user has a single event: the sequence model needs at least two events per user")
     gpu = device["kind"] == "GPU"
-    model = build_model(n_users=n_users, n_items=n_items, vectorizer=vectorizer, encoder=encoder,
-                        config=config, gpu=gpu)
-    model.set_item_features(features, trained_mask)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr, clipnorm=5.0), jit_compile=False)
-    batch_size = config.batch_size * (4 if gpu else 1)
-    pipeline = make_input_pipeline(windows, batch_size=batch_size, seed=config.seed)
+    replicas = 1
+    scope = contextlib.nullcontext()
+    if strategy is not None:
+        scope, replicas = strategy.scope(), strategy.num_replicas_in_sync
+    with scope:
+        model = build_model(n_users=n_users, n_items=n_items, vectorizer=vectorizer, encoder=encoder,
+                            config=config, gpu=gpu)
+        model.set_item_features(features, trained_mask)
+        model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr, clipnorm=5.0), jit_compile=False)
+    # The global batch grows with the replicas (and on a GPU) so each device keeps a useful share.
+    batch_size = config.batch_size * (4 if gpu else 1) * replicas
+    pipeline = make_input_pipeline(windows, batch_size=batch_size, seed=config.seed, distributed=strategy is not None)
     steps = math.ceil(len(windows["user"]) / batch_size)
     if validation is not None:
         validation.sequences_full = np.zeros((n_users, config.seq_len), np.int32)
@@ -372,7 +388,7 @@ def fit_hybrid(
 
 
 def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progress: ProgressFn | None = None,
-              cancel: threading.Event | None = None):
+              cancel: threading.Event | None = None, strategy=None, is_chief: bool = True):
     """Trains on all of a dataset's events and stores the run; returns the stored run at once if it exists.
 
     Early stopping uses an internal hold-out: each user's last new item. The parameters are fitted on
@@ -380,6 +396,8 @@ def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progres
 
     Args:
         run_dir: write the run to exactly this folder; otherwise `store` (default RunStore()) keys it.
+        strategy, is_chief: multi-worker training; every worker trains, only the chief writes the run
+            (the others write theirs to a temporary folder that is removed, as tf.distribute expects).
     """
     from recsys.evaluate import history_before
     from recsys.metrics import interaction_matrix
@@ -408,10 +426,14 @@ def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progres
             sequences=last_sequences(train_events, n_users=dataset.n_users, seq_len=config.seq_len)[users],
             exclude=interaction_matrix(train_events, n_users=dataset.n_users, n_items=dataset.n_items))
     trained = fit_hybrid(train_events, dataset.items, n_users=dataset.n_users, config=config,
-                         validation=validation, serving_events=events, progress=progress, cancel=cancel)
+                         validation=validation, serving_events=events, progress=progress, cancel=cancel,
+                         strategy=strategy)
+    if not is_chief:
+        return None
     metrics = {"validation": trained.validation, "train_seconds": trained.train_seconds, "device": trained.device,
                "best_epoch": trained.best_epoch, "n_train_events": int(len(train_events)),
-               "n_events": int(len(events)), "backend": backend_name()}
+               "n_events": int(len(events)), "backend": backend_name(),
+               "replicas": int(strategy.num_replicas_in_sync) if strategy is not None else 1}
     write_run(path, trained=trained, dataset=dataset, config=config, events=events, metrics=metrics, key=key)
     run = load_run(path)
     if progress:
