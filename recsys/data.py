@@ -25,7 +25,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from recsys.formats import DATE_LIKE, DEFAULT_MAX_BYTES, MISSING_TOKENS, DataError, RawTable, is_number, open_table
+from recsys.formats import (DATE_LIKE, DEFAULT_MAX_BYTES, MISSING_TOKENS, DataError, RawTable, display_name, is_number,
+                            open_table)
 
 __all__ = ["DEFAULT_MAX_BYTES", "SUPPORTED_FORMATS_HELP", "DataError", "Dataset", "build_dataset",
            "load_dataset", "load_item_metadata", "MOVIELENS_GENRES"]
@@ -663,18 +664,14 @@ def load_item_metadata(source, *, name: str | None = None, max_bytes: int | None
 
     def choose(layout):
         if layout.header is not None:
-            return layout.header, None
-        names, movielens = _meta_layout_names(layout)
-        if movielens:
-            state["genres"] = names[-19:]
-        return names, None
-
-    def choose_all(layout):
-        names, _ = choose(layout)
+            names = layout.header
+        else:
+            names, movielens = _meta_layout_names(layout)
+            state["genres"] = names[-19:] if movielens else []
         return names, list(dict.fromkeys(names))
 
     try:
-        raw = open_table(source, name=name, max_bytes=limit, known_names=_KNOWN_NAMES, choose_columns=choose_all,
+        raw = open_table(source, name=name, max_bytes=limit, known_names=_KNOWN_NAMES, choose_columns=choose,
                          newlines_in_values=True)
         label = _label(source, name)
         columns = list(raw.table.column_names)
@@ -695,8 +692,6 @@ def load_item_metadata(source, *, name: str | None = None, max_bytes: int | None
 
 
 def _label(source, name) -> str:
-    from recsys.formats import display_name
-
     return display_name(source, name)
 
 

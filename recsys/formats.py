@@ -103,7 +103,7 @@ def _first_byte(data: bytes) -> bytes:
 
 
 def _mib(n: int) -> str:
-    return f"{n / 1024 / 1024:.1f} MiB"
+    return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
 
 
 def display_name(source, name: str | None) -> str:

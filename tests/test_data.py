@@ -414,7 +414,7 @@ MALFORMED = [
     ("zip many files", zipped({"a.csv": EVENTS_CSV, "b.csv": EVENTS_CSV}), {}, r"holds 2 files \(a\.csv, b\.csv\); zip exactly one data file"),
     ("empty zip", zipped({}), {}, r"empty zip archive"),
     ("excel", zipped({"[Content_Types].xml": b"<x/>", "xl/workbook.xml": b"<x/>"}), {}, r"Excel workbook; save the sheet as CSV"),
-    ("too big", EVENTS_CSV, {"max_bytes": 20}, r"over the 0\.0 MiB limit \(max_bytes\); pass max_bytes=<bytes>"),
+    ("too big", EVENTS_CSV, {"max_bytes": 20}, r"is 80 bytes, over the 20 bytes limit \(max_bytes\); pass max_bytes=<bytes>"),
     ("decompression bomb", gzip.compress(b"user,item\n" + b"a,b\n" * 100_000), {"max_bytes": 50_000}, r"expands to more than .* decompression bomb"),
     ("zip bomb", zipped({"big.csv": b"user,item\n" + b"a,b\n" * 100_000}), {"max_bytes": 50_000}, r"decompression bomb"),
     ("rows all malformed", b"user,item,rating\n", {}, r"header but no data rows"),
