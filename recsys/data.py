@@ -18,7 +18,6 @@ import json
 import re
 import warnings
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -395,6 +394,16 @@ def _to_float(column, *, column_name: str, raw: RawTable, name: str, argument: s
     return numbers, empty
 
 
+def _looks_like_yyyymmdd(numbers: np.ndarray) -> bool:
+    """True when integer times all read as calendar dates 19000101..21001231 (e.g. 20101201)."""
+    if not len(numbers):
+        return False
+    sample = numbers[:200_000]
+    month, day = sample // 100 % 100, sample % 100
+    return bool(((sample >= 19000101) & (sample <= 21001231) & (month >= 1) & (month <= 12) & (day >= 1)
+                 & (day <= 31)).all())
+
+
 def _time_divisor(values: np.ndarray) -> tuple[int, str]:
     """Divisor to unix seconds guessed from the magnitude of (a sample of) numeric timestamps."""
     sample = values[:200_000]
@@ -496,7 +505,16 @@ def _to_seconds(column, *, column_name: str, raw: RawTable, name: str,
             seconds = np.floor(numbers / divisor)
     else:
         numbers = values.fill_null(0).to_numpy(zero_copy_only=False)
-        divisor, unit = _time_divisor(numbers[~missing] if missing.any() else numbers)
+        present = numbers[~missing] if missing.any() else numbers
+        if _looks_like_yyyymmdd(present):
+            days, positions = np.unique(numbers, return_inverse=True)
+            parsed = pd.to_datetime(pd.Series(days.astype(str)), format="%Y%m%d", errors="coerce", utc=True)
+            day_seconds = ((parsed - pd.Timestamp(0, tz="UTC")) // pd.Timedelta(seconds=1)).to_numpy(dtype=float,
+                                                                                                  na_value=np.nan)
+            seconds = day_seconds[positions.reshape(-1)]
+            missing = missing | np.isnan(seconds)
+            return np.where(missing, 0, seconds).astype(np.int64), missing, "yyyymmdd"
+        divisor, unit = _time_divisor(present)
         seconds = numbers // divisor if divisor != 1 else numbers
     present = seconds[~missing] if missing.any() else seconds
     if len(present) and (present.min() < _MIN_SECONDS or present.max() > _MAX_SECONDS or np.isnan(present).any()):

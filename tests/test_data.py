@@ -9,7 +9,6 @@ import json
 import zipfile
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 import pytest
 
@@ -223,6 +222,8 @@ def test_header_with_unknown_names_and_numeric_data_is_still_a_header():
     (["2000-12-31 22:12:40", "2000-12-31 22:12:41"], [978300760, 978300761]),
     (["2000-12-31T23:12:40+01:00", "2000-12-31T23:12:41+01:00"], [978300760, 978300761]),
     (["31-Dec-2000", "01-Jan-2001"], [978220800, 978307200]),
+    (["20001231", "20010101"], [978220800, 978307200]),
+    (["12/31/2000 22:12:40", "12/31/2000 22:12:41"], [978300760, 978300761]),
 ])
 def test_timestamp_units_and_strings(values, expected):
     data = ("user,item,timestamp\n" + "".join(f"u,i{k},{v}\n" for k, v in enumerate(values)) + "w,i0,"
