@@ -413,34 +413,50 @@ def read_delimited(data: bytes, layout: DelimitedLayout, *, name: str, column_na
         skipped.append(row.number)
         return "skip"
 
-    def parse(use_threads: bool, block_size: int) -> pa.Table:
+    def parse(use_threads: bool, block_size: int, multiline: bool) -> pa.Table:
         skipped.clear()
         return pa_csv.read_csv(
             io.BytesIO(data),
             read_options=pa_csv.ReadOptions(column_names=column_names, skip_rows=1 if layout.header else 0,
                                             block_size=block_size, use_threads=use_threads),
             parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=quote, double_quote=True,
-                                              escape_char=False, newlines_in_values=newlines_in_values,
+                                              escape_char=False, newlines_in_values=multiline,
                                               ignore_empty_lines=True, invalid_row_handler=on_invalid),
             convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in include},
                                                   include_columns=include, null_values=[""],
                                                   strings_can_be_null=True, quoted_strings_can_be_null=True))
 
-    block_size = 4 << 20
-    try:
+    def attempt(multiline: bool) -> tuple[pa.Table, list]:
+        block_size = 4 << 20
         try:
-            table = parse(True, block_size)
+            table = parse(True, block_size, multiline)
         except pa.ArrowInvalid as exc:
             if "straddling" not in str(exc) and "block" not in str(exc):
                 raise
-            table = parse(True, min(len(data) + 1, 2**31 - 1))
             block_size = min(len(data) + 1, 2**31 - 1)
+            table = parse(True, block_size, multiline)
         if skipped and any(number is None for number in skipped):
-            table = parse(False, block_size)
-    except (pa.ArrowException, ValueError, OverflowError, MemoryError) as exc:
-        message = str(exc).splitlines()[0][:200]
+            table = parse(False, block_size, multiline)  # single-threaded parsing knows the row numbers
+        return table, list(skipped)
+
+    errors = (pa.ArrowException, ValueError, OverflowError, MemoryError)
+    table, bad, failure = None, [], None
+    try:
+        table, bad = attempt(newlines_in_values)
+    except errors as exc:
+        failure = exc
+    if (failure is not None or bad) and not newlines_in_values and quote and b'"' in data:
+        try:  # quoted values spanning lines: slower multi-line parsing, kept when it loses fewer rows
+            retry, retry_bad = attempt(True)
+            if failure is not None or len(retry_bad) < len(bad):
+                table, bad, failure = retry, retry_bad, None
+        except errors:
+            pass
+    if failure is not None:
+        message = str(failure).splitlines()[0][:200] if str(failure) else type(failure).__name__
         raise DataError(f"{name} could not be parsed as delimited text ({message}); "
-                        "check the delimiter, quotes and that each row has the same number of fields.") from exc
+                        "check the delimiter, quotes and that each row has the same number of fields.") from failure
+    skipped = bad
     offset = 1 if layout.header else 0
     rows = sorted(int(number) - offset for number in skipped if number is not None)
     info = {"format": "delimited", "delimiter": layout.delimiter, "has_header": layout.header is not None}

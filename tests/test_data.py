@@ -493,3 +493,10 @@ def test_semicolon_comma_decimals_and_repeated_headers():
     # the repeated header (data row 3) is dropped; data row 5 lacks a user, so its unreadable rating/time are not fatal
     assert ds.report["dropped"] == {"repeated_header": {"count": 1, "examples": [3]},
                                     "missing_user": {"count": 1, "examples": [5]}}
+
+
+def test_quoted_values_spanning_lines_are_kept():
+    data = b'user,item,description\n1,A,"two\nlines"\n2,B,plain\n2,A,"x, y"\n'
+    ds = load_dataset(data, name="multiline.csv")
+    assert ds.report["dropped"] == {} and len(ds.events) == 3
+    assert list(ds.items["title"]) == ["two\nlines", "plain"]
