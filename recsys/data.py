@@ -786,19 +786,26 @@ def _event_order(users: np.ndarray, seconds: np.ndarray, n_users: int) -> np.nda
     return np.lexsort((seconds, users))
 
 
-def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) -> Dataset:
-    """Turn a parsed table and its column roles into a Dataset with a validation report."""
+@dataclass
+class _CleanRows:
+    """Per-row values after the drop rules: kept positions (file order) and their ratings/times."""
+
+    kept: np.ndarray
+    ratings: np.ndarray
+    seconds: np.ndarray
+    dropped: dict
+    roles: dict
+    time_unit: str | None
+    warnings: list
+
+
+def _clean_rows(raw: RawTable, roles: dict, user_codes: np.ndarray, item_codes: np.ndarray, *,
+                name: str) -> _CleanRows:
+    """Apply the drop rules of `DROP_REASONS` in order; each dropped row is counted under its first reason."""
     table = raw.table
     n_rows = table.num_rows
-    rows_read = n_rows + len(raw.skipped_rows)
-    if n_rows == 0:
-        if raw.skipped_rows:
-            raise DataError(f"{name}: none of its {rows_read} rows has the same number of fields as the first row; "
-                            "check the delimiter and quoting.")
-        raise DataError(f"{name} has a header but no data rows; add interactions (one row per event).")
-    user_codes, user_values = _id_codes(table.column(roles["user"]), role="user", column_name=roles["user"], name=name)
-    item_codes, item_values = _id_codes(table.column(roles["item"]), role="item", column_name=roles["item"], name=name)
     reasons = np.zeros(n_rows, dtype=np.int8)
+    warnings_: list = list(raw.warnings)
 
     def flag(reason: str, mask: np.ndarray) -> None:
         reasons[(reasons == 0) & mask] = DROP_REASONS.index(reason)
@@ -815,30 +822,25 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
             invoices = invoices.cast(pa.string())
         starts = pc.starts_with(pc.utf8_upper(pc.utf8_trim_whitespace(invoices)), "C").fill_null(False)
         flag("cancelled", starts.to_numpy(zero_copy_only=False))
-    report_warnings = list(raw.warnings)
-    for role, argument in (("rating", "rating_col"), ("timestamp", "time_col")):
+    for role in ("rating", "timestamp"):
         if roles.get(role) is not None and table.column(roles[role]).null_count == n_rows:
-            report_warnings.append(f"the {role} column {roles[role]!r} is empty in every row and was ignored")
+            warnings_.append(f"the {role} column {roles[role]!r} is empty in every row and was ignored")
             roles = {**roles, role: None}
-    has_ratings = roles.get("rating") is not None
-    quantity = has_ratings and _norm(roles["rating"]) in QUANTITY_NAMES
-    if has_ratings:
+    if roles.get("rating") is not None:
         ratings, empty = _to_float(table.column(roles["rating"]), column_name=roles["rating"], raw=raw, name=name,
                                    argument="rating_col", ignore=reasons != 0)
         with np.errstate(invalid="ignore"):
             flag("missing_rating", empty)
             flag("nan_rating", np.isnan(ratings))
-            flag("infinite_rating", np.isinf(ratings))
-            if quantity:
+            flag("infinite_rating", np.isinf(ratings) | (np.abs(ratings) > np.finfo(np.float32).max))
+            if _norm(roles["rating"]) in QUANTITY_NAMES:
                 flag("non_positive_quantity", ratings <= 0)
             else:
                 flag("negative_rating", ratings < 0)
-            flag("infinite_rating", np.abs(ratings) > np.finfo(np.float32).max)
     else:
         ratings = np.ones(n_rows)
-    has_timestamps = roles.get("timestamp") is not None
     time_unit = None
-    if has_timestamps:
+    if roles.get("timestamp") is not None:
         seconds, missing_time, time_unit = _to_seconds(table.column(roles["timestamp"]),
                                                        column_name=roles["timestamp"], raw=raw, name=name,
                                                        ignore=reasons != 0)
@@ -849,43 +851,38 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     kept = np.flatnonzero(reasons == 0)
     if len(kept) == 0:
         counts = ", ".join(f"{reason} {entry['count']}" for reason, entry in dropped.items())
-        raise DataError(f"{name}: no usable rows left after cleaning ({rows_read} read; dropped: {counts}); "
-                        "fix those rows or choose other columns with user_col/item_col/rating_col/time_col.")
+        raise DataError(f"{name}: no usable rows left after cleaning ({n_rows + len(raw.skipped_rows)} read; "
+                        f"dropped: {counts}); fix those rows or choose other columns with "
+                        "user_col/item_col/rating_col/time_col.")
+    for reason, entry in dropped.items():
+        if reason != "malformed_row":
+            warnings_.append(f"dropped {entry['count']} {_DROP_EXPLANATIONS[reason]}; e.g. rows {entry['examples']}")
+    return _CleanRows(kept=kept, ratings=ratings[kept], seconds=seconds[kept], dropped=dropped, roles=roles,
+                      time_unit=time_unit, warnings=warnings_)
 
-    def encode(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-        present = np.flatnonzero(np.bincount(codes, minlength=len(values)) > 0)
-        ordered = present[_natural_order(values[present])]
-        lookup = np.full(len(values), -1, dtype=np.int64)
-        lookup[ordered] = np.arange(len(ordered))
-        return lookup[codes], values[ordered]
 
-    users, user_ids = encode(user_codes[kept], user_values)
-    items, interacted_ids = encode(item_codes[kept], item_values)
-    if len(user_ids) < 2:
-        raise DataError(f"{name}: only one user ({user_ids[0]!r}) is left after cleaning; a recommender needs "
-                        "events from at least 2 users - check the user column (user_col=).")
-    if len(interacted_ids) < 2:
-        raise DataError(f"{name}: only one item ({interacted_ids[0]!r}) is left after cleaning; a recommender needs "
-                        "at least 2 items - check the item column (item_col=).")
-    ratings = ratings[kept]
-    seconds = seconds[kept]
-    n_users, n_interacted = len(user_ids), len(interacted_ids)
-    low, high = int(seconds.min()), int(seconds.max())
-    order = _event_order(users, seconds, n_users)
-    if order is not None:
-        users, items, ratings, seconds, kept = users[order], items[order], ratings[order], seconds[order], kept[order]
-    events = pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32),
-                           "rating": ratings.astype(np.float32), "timestamp": seconds.astype(np.int64)})
+def _encode_present(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Re-number the ids that occur in `codes` 0..k-1 in natural order; returns (new codes, ids)."""
+    present = np.flatnonzero(np.bincount(codes, minlength=len(values)) > 0)
+    ordered = present[_natural_order(values[present])]
+    lookup = np.full(len(values), -1, dtype=np.int64)
+    lookup[ordered] = np.arange(len(ordered))
+    return lookup[codes], values[ordered]
 
-    # item catalogue: interacted items, then metadata-only (cold) items
-    derived = {}
-    for role in ("title", "description", "categories"):
-        if roles.get(role):
-            derived[role] = _mode_per_item(items, _strings(table.column(roles[role]))[kept], n_interacted)
-    meta_frame, meta_report = metadata if metadata is not None else (None, None)
+
+def _catalogue(table: pa.Table, roles: dict, items: np.ndarray, kept: np.ndarray, interacted_ids: np.ndarray,
+               metadata: tuple | None, warnings_: list) -> tuple[np.ndarray, pd.DataFrame]:
+    """Item ids and the items frame: interacted items first, then metadata-only (cold) items.
+
+    Titles/descriptions/categories come from the metadata file where it has them, else from the most
+    frequent value of such columns in the interaction rows (e.g. Online Retail's Description).
+    """
+    n_interacted = len(interacted_ids)
+    derived = {role: _mode_per_item(items, _strings(table.column(roles[role]))[kept], n_interacted)
+               for role in ("title", "description", "categories") if roles.get(role)}
+    meta_frame = metadata[0] if metadata is not None else None
     catalog_ids = interacted_ids
     meta_rows = np.full(n_interacted, -1)
-    n_cold = 0
     if meta_frame is not None and len(meta_frame):
         meta_index = pd.Index(pd.Series(meta_frame["item_id"].to_numpy(), dtype=object))
         meta_rows = meta_index.get_indexer(pd.Series(interacted_ids, dtype=object))
@@ -894,14 +891,13 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
         cold_order = _natural_order(cold_ids)
         catalog_ids = np.concatenate([interacted_ids, cold_ids[cold_order]]).astype(object)
         meta_rows = np.concatenate([meta_rows, cold[cold_order]])
-        n_cold = len(cold)
         if not (meta_rows[:n_interacted] >= 0).any():
-            report_warnings.append("none of the item ids in the metadata file matches an item id in the "
-                                   "interactions; check that both files use the same ids")
+            warnings_.append("none of the item ids in the metadata file matches an item id in the "
+                             "interactions; check that both files use the same ids")
     n_catalog = len(catalog_ids)
     titles = np.full(n_catalog, "", dtype=object)
     descriptions = np.full(n_catalog, "", dtype=object)
-    categories = [[] for _ in range(n_catalog)]
+    categories: list = [[] for _ in range(n_catalog)]
     if "title" in derived or "description" in derived:
         titles[:n_interacted] = derived.get("title", derived.get("description"))
         descriptions[:n_interacted] = derived.get("description", np.full(n_interacted, "", dtype=object))
@@ -915,36 +911,67 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
         meta_categories = meta_frame["categories"].to_numpy(dtype=object)
         for index in np.flatnonzero(meta_rows >= 0):
             row = meta_rows[index]
-            if meta_titles[row]:
-                titles[index] = meta_titles[row]
-            if meta_descriptions[row]:
-                descriptions[index] = meta_descriptions[row]
-            if meta_categories[row]:
-                categories[index] = list(meta_categories[row])
-    texts = np.array([_item_text(t, d, c) for t, d, c in zip(titles, descriptions, categories)], dtype=object)
-    n_events = np.bincount(items, minlength=n_catalog).astype(np.int64)
-    items_frame = pd.DataFrame({"item_id": pd.Series(catalog_ids, dtype=str),
-                                "title": pd.Series(titles, dtype=str), "text": pd.Series(texts, dtype=str),
-                                "categories": pd.Series(categories, dtype=object), "n_events": n_events})
+            titles[index] = meta_titles[row] or titles[index]
+            descriptions[index] = meta_descriptions[row] or descriptions[index]
+            categories[index] = list(meta_categories[row]) or categories[index]
+    texts = [_item_text(t, d, c) for t, d, c in zip(titles, descriptions, categories)]
+    frame = pd.DataFrame({"item_id": pd.Series(catalog_ids, dtype=str), "title": pd.Series(titles, dtype=str),
+                          "text": pd.Series(texts, dtype=str), "categories": pd.Series(categories, dtype=object),
+                          "n_events": np.bincount(items, minlength=n_catalog).astype(np.int64)})
+    return catalog_ids, frame
 
-    # report
+
+def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) -> Dataset:
+    """Turn a parsed table and its column roles into a Dataset with a validation report."""
+    table = raw.table
+    n_rows = table.num_rows
+    rows_read = n_rows + len(raw.skipped_rows)
+    if n_rows == 0:
+        if raw.skipped_rows:
+            raise DataError(f"{name}: none of its {rows_read} rows has the same number of fields as the first row; "
+                            "check the delimiter and quoting.")
+        raise DataError(f"{name} has a header but no data rows; add interactions (one row per event).")
+    user_codes, user_values = _id_codes(table.column(roles["user"]), role="user", column_name=roles["user"], name=name)
+    item_codes, item_values = _id_codes(table.column(roles["item"]), role="item", column_name=roles["item"], name=name)
+    clean = _clean_rows(raw, roles, user_codes, item_codes, name=name)
+    roles, kept = clean.roles, clean.kept
+    users, user_ids = _encode_present(user_codes[kept], user_values)
+    items, interacted_ids = _encode_present(item_codes[kept], item_values)
+    if len(user_ids) < 2:
+        raise DataError(f"{name}: only one user ({user_ids[0]!r}) is left after cleaning; a recommender needs "
+                        "events from at least 2 users - check the user column (user_col=).")
+    if len(interacted_ids) < 2:
+        raise DataError(f"{name}: only one item ({interacted_ids[0]!r}) is left after cleaning; a recommender needs "
+                        "at least 2 items - check the item column (item_col=).")
+    ratings, seconds = clean.ratings, clean.seconds
+    n_users, n_interacted = len(user_ids), len(interacted_ids)
+    order = _event_order(users, seconds, n_users)
+    if order is not None:
+        users, items, ratings, seconds, kept = users[order], items[order], ratings[order], seconds[order], kept[order]
+    events = pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32),
+                           "rating": ratings.astype(np.float32), "timestamp": seconds.astype(np.int64)})
+    warnings_ = clean.warnings
+    catalog_ids, items_frame = _catalogue(table, roles, items, kept, interacted_ids, metadata, warnings_)
+
+    has_ratings, has_timestamps = roles.get("rating") is not None, roles.get("timestamp") is not None
+    quantity = has_ratings and _norm(roles["rating"]) in QUANTITY_NAMES
+    meta_report = metadata[1] if metadata is not None else None
     per_user = np.bincount(users, minlength=n_users)
     pair_keys = np.sort(users.astype(np.int64) * n_interacted + items)
     n_pairs = int(1 + np.count_nonzero(pair_keys[1:] != pair_keys[:-1]))
-    for reason, entry in dropped.items():
-        if reason != "malformed_row":
-            report_warnings.append(f"dropped {entry['count']} {_DROP_EXPLANATIONS[reason]}; e.g. rows {entry['examples']}")
-    if not has_timestamps:
-        report_warnings.append("no time column found: the file row order is used as event order")
-    if not has_ratings:
-        report_warnings.append("no rating column found: every event has rating 1.0 (implicit feedback)")
+    low, high = int(seconds.min()), int(seconds.max())
     share_lt3 = float(np.mean(per_user < 3))
+    if not has_timestamps:
+        warnings_.append("no time column found: the file row order is used as event order")
+    if not has_ratings:
+        warnings_.append("no rating column found: every event has rating 1.0 (implicit feedback)")
     if share_lt3 > 0.5:
-        report_warnings.append(f"{share_lt3:.0%} of users have fewer than 3 events; leave-last-out evaluation "
-                               "will keep them in training only")
+        warnings_.append(f"{share_lt3:.0%} of users have fewer than 3 events; leave-last-out evaluation "
+                         "will keep them in training only")
     if meta_report and meta_report.get("n_duplicate_ids"):
-        report_warnings.append(f"item metadata has {meta_report['n_duplicate_ids']} duplicated item ids; "
-                               "the first row of each was used")
+        warnings_.append(f"item metadata has {meta_report['n_duplicate_ids']} duplicated item ids; "
+                         "the first row of each was used")
+    texts = items_frame["text"].to_numpy(dtype=object)
     report = {
         "name": name,
         "format": _format_label(raw.info),
@@ -952,19 +979,19 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
         "columns": {k: v for k, v in roles.items() if v is not None},
         "rows_read": int(rows_read),
         "rows_kept": int(len(kept)),
-        "dropped": dropped,
+        "dropped": clean.dropped,
         "n_interactions": int(len(events)),
         "n_users": int(n_users),
         "n_items": int(n_interacted),
-        "n_catalog_items": int(n_catalog),
-        "n_cold_items": int(n_cold),
+        "n_catalog_items": int(len(catalog_ids)),
+        "n_cold_items": int(len(catalog_ids) - n_interacted),
         "density": float(n_pairs / (n_users * n_interacted)),
         "n_duplicate_events": int(len(events) - n_pairs),
         "min_events_per_user": int(per_user.min()),
         "median_events_per_user": float(np.median(per_user)),
         "share_users_under_3_events": share_lt3,
         "has_timestamps": bool(has_timestamps),
-        "timestamp_unit": time_unit,
+        "timestamp_unit": clean.time_unit,
         "first_event": _iso(low) if has_timestamps else None,
         "last_event": _iso(high) if has_timestamps else None,
         "time_span_days": round((high - low) / 86400, 3) if has_timestamps else None,
@@ -973,9 +1000,9 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
         "rating_min": float(events["rating"].min()),
         "rating_max": float(events["rating"].max()),
         "n_items_with_text": int(np.count_nonzero(texts != "")),
-        "n_items_with_categories": int(sum(1 for c in categories if c)),
+        "n_items_with_categories": int(sum(1 for c in items_frame["categories"] if c)),
         "metadata": meta_report,
-        "warnings": report_warnings,
+        "warnings": warnings_,
     }
     return Dataset(events=events, items=items_frame, user_ids=np.asarray(user_ids, dtype=object),
                    item_ids=np.asarray(catalog_ids, dtype=object), report=report, name=name,
@@ -994,6 +1021,17 @@ def load_dataset(interactions, items=None, *, name: str | None = None, user_col:
         name: file name used for messages and the data set name (needed to label bytes).
         user_col, item_col, rating_col, time_col: explicit column names overriding auto-detection.
         max_bytes: largest accepted file and decompressed content (default `DEFAULT_MAX_BYTES`).
+
+    Returns:
+        Dataset whose `report` holds: name, format (e.g. "csv in gzip"), format_details (format, container,
+        delimiter, has_header, encoding), columns (role -> column used), rows_read, rows_kept,
+        dropped ({reason: {"count", "examples": 1-based data rows}}, reasons in `DROP_REASONS` order),
+        n_interactions, n_users, n_items (items with events), n_catalog_items, n_cold_items, density
+        (distinct user-item pairs / (n_users * n_items)), n_duplicate_events (repeats, kept),
+        min_events_per_user, median_events_per_user, share_users_under_3_events, has_timestamps,
+        timestamp_unit, first_event / last_event (ISO, UTC), time_span_days, has_ratings, rating_kind
+        ("explicit", "quantity" or "implicit"), rating_min, rating_max, n_items_with_text,
+        n_items_with_categories, metadata (the metadata file's own report or None) and warnings.
 
     Raises:
         DataError: one line naming the file, the row/column and what to do.

@@ -109,10 +109,12 @@ def _mib(n: int) -> str:
 def display_name(source, name: str | None) -> str:
     """The file name used in messages: `name` if given, else the path's name, else ``"upload"``."""
     if name:
-        return str(name)
-    if isinstance(source, (str, Path)):
-        return Path(source).name or str(source)
-    return str(getattr(source, "name", None) or "upload")
+        label = str(name)
+    elif isinstance(source, (str, Path)):
+        label = Path(source).name or str(source)
+    else:
+        label = str(getattr(source, "name", None) or "upload")
+    return label if len(label) <= 120 else label[:117] + "..."
 
 
 def read_source_bytes(source, *, name: str, max_bytes: int) -> bytes:
@@ -128,7 +130,7 @@ def read_source_bytes(source, *, name: str, max_bytes: int) -> bytes:
         path = Path(source)
         try:
             if not path.exists():
-                raise DataError(f"{name}: file not found at {path}; check the path.")
+                raise DataError(f"{name}: file not found at {str(path)[:200]}; check the path.")
             if path.is_dir():
                 raise DataError(f"{name} is a folder, not a file; pass the data file inside it.")
             size = path.stat().st_size
