@@ -76,7 +76,7 @@ _DROP_EXPLANATIONS = {
 }
 
 SUPPORTED_FORMATS_HELP = (
-    "Interactions: CSV, TSV, '::' or '|' or ';' separated text, JSON Lines, JSON array or Parquet, optionally "
+    "Interactions: CSV, TSV, '::', '|', ';' or space separated text, JSON Lines, JSON array or Parquet, optionally "
     "gzip/zip-compressed; the format is detected from the content. Columns are found by name (any case, "
     "'_' optional) - user: user/userId/user_id/customer_id/CustomerID/reviewerID/visitorid; item: "
     "item/itemId/movieId/product_id/StockCode/asin/sku; rating (optional): rating/score/overall/Quantity/weight; "
@@ -723,7 +723,7 @@ def _format_label(info: dict) -> str:
     fmt = info.get("format", "?")
     if fmt == "delimited":
         fmt = {"\t": "tsv", ",": "csv", "::": "'::'-separated text", "|": "'|'-separated text",
-               ";": "';'-separated text"}.get(info.get("delimiter"), "text")
+               ";": "';'-separated text", " ": "space-separated text"}.get(info.get("delimiter"), "text")
         fmt += "" if info.get("has_header") else " (no header)"
     if info.get("container"):
         fmt += f" in {info['container']}"

@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 """Largest file (and largest decompressed content) accepted by default: 512 MiB."""
 
-DELIMITERS = ("::", "\t", ",", "|", ";")
-"""Delimiters tried when sniffing text files, in order of preference on ties."""
+DELIMITERS = ("::", "\t", ",", "|", ";", " ")
+"""Delimiters tried when sniffing text files, in order of preference on ties (runs of spaces count as one)."""
 
 DATA_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".dat", ".data", ".parquet", ".pq", ".jsonl",
                    ".ndjson", ".json", ".gz", ".item", ".gzip")
@@ -285,9 +285,18 @@ def _sample_text(data: bytes) -> str:
     return sample.decode("utf-8", errors="replace")
 
 
+def _collapse_spaces(text):
+    """Space-aligned text to single-space separated: trim each line and collapse runs of spaces."""
+    if isinstance(text, bytes):
+        return re.sub(rb" {2,}", b" ", re.sub(rb"(?m)^ +| +(?=\r?$)", b"", text))
+    return re.sub(r" {2,}", " ", re.sub(r"(?m)^ +| +(?=\r?$)", "", text))
+
+
 def _split_rows(text: str, delimiter: str, quoting: bool) -> list[list[str]]:
     if delimiter == "::":
         text, delimiter, quoting = text.replace("::", "\x1f"), "\x1f", False
+    if delimiter == " ":
+        text = _collapse_spaces(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
                         quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE, strict=False)
     rows = []
@@ -307,11 +316,12 @@ def sniff_delimiter(sample: str) -> str:
 
     Candidates are `DELIMITERS`; a candidate must split lines into at least two fields. Among equally
     consistent candidates the one giving more fields wins (``u;i;4,5;100`` is ';'-separated), then the
-    earlier one in `DELIMITERS`.
+    earlier one in `DELIMITERS`. A space is a last resort, used only when no other candidate splits at
+    least half of the lines consistently (text values often contain spaces).
     """
     best, best_score = ",", (-1.0, 0, 0)
     for priority, delimiter in enumerate(DELIMITERS):
-        if delimiter not in sample:
+        if delimiter not in sample or (delimiter == " " and best_score[0] >= 0.5):
             continue
         rows = _split_rows(sample, delimiter, quoting=delimiter != "::")
         if not rows:
@@ -405,6 +415,8 @@ def read_delimited(data: bytes, layout: DelimitedLayout, *, name: str, column_na
     """Parse delimited UTF-8 text into string columns `include` (rows with a wrong field count are skipped)."""
     delimiter = layout.delimiter
     quote: str | bool = '"'
+    if delimiter == " ":
+        data = _collapse_spaces(data)
     if delimiter == "::":
         separator = _substitute_separator(data)
         data = data.replace(b"::", separator)
@@ -570,6 +582,12 @@ def open_table(source, *, name: str | None, max_bytes: int, known_names: set[str
     data, encoding = to_utf8(data, name=label)
     if data[:4].lower() == b"sep=" and b"\n" in data[:16]:
         data = data[data.index(b"\n") + 1:]  # Excel's "sep=;" hint line; the delimiter is sniffed anyway
+    comments = re.compile(rb"(?:[ \t]*(?:[#%][^\n]*)?\r?\n)+").match(data)
+    n_comments = data[:comments.end()].count(b"\n") if comments else 0
+    if n_comments:
+        data = data[comments.end():]  # leading '#'/'%' comment lines (e.g. KONECT files)
+        if _blank(data):
+            raise DataError(f"{label} holds only comment lines; add the data rows.")
     if _first_byte(data) in (b"{", b"["):
         raw = read_json(data, name=label)
     else:
@@ -581,6 +599,8 @@ def open_table(source, *, name: str | None, max_bytes: int, known_names: set[str
             raw.warnings.append(f"skipped {len(raw.skipped_rows)} rows with a wrong number of fields "
                                 f"(expected {layout.n_columns}); e.g. rows {raw.skipped_rows[:5]}")
     raw.info.update(container=container, encoding=encoding)
+    if n_comments:
+        raw.warnings.append(f"skipped {n_comments} leading comment or blank lines")
     if encoding == "latin-1":
         raw.warnings.append(f"{label} is not valid UTF-8; it was read as Latin-1")
     return raw

@@ -64,7 +64,7 @@ def test_csv_with_header_gives_typed_sorted_events():
     assert ds.report["format"] == "csv"
 
 
-@pytest.mark.parametrize("delimiter", ["\t", ";", "|", "::"])
+@pytest.mark.parametrize("delimiter", ["\t", ";", "|", "::", " "])
 def test_other_delimiters_are_sniffed(delimiter):
     text = EVENTS_CSV.decode().replace(",", delimiter).encode()
     ds = load_dataset(text, name="events.txt")
@@ -110,6 +110,16 @@ def test_headerless_columns_are_guessed_from_content_when_position_does_not_fit(
                                     "timestamp": "column_3"}
     ds = load_dataset(data, name="lastfm.tsv", item_col="4")
     assert list(ds.item_ids) == ["Deep Dish", "Un Kasa"]
+
+
+def test_space_separated_with_comment_lines():
+    konect = b"% bip unweighted\n% 100000 943 1682\n1 1 5 874965758\n1 2 3 876893171\n2 1 4 878542960\n"
+    ds = load_dataset(konect, name="out.movielens")
+    assert ds.report["format"] == "space-separated text (no header)"
+    assert events_of(ds) == [("1", "1", 5.0, 874965758), ("1", "2", 3.0, 876893171), ("2", "1", 4.0, 878542960)]
+    assert "skipped 2 leading comment or blank lines" in ds.report["warnings"]
+    aligned = load_dataset(b"  1    10   5\n  2    11   4\n 12     1   3  \n", name="aligned.txt")
+    assert events_of(aligned)[2] == ("12", "1", 3.0, 2)
 
 
 def test_headerless_three_columns_with_timestamps_takes_time_not_rating():

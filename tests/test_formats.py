@@ -49,3 +49,9 @@ def test_data_rows_skip_malformed_rows():
     raw = RawTable(table=pa.table({"a": [1, 2, 3]}), info={}, skipped_rows=[2, 4])
     # positions 0, 1, 2 are data rows 1, 3, 5 because rows 2 and 4 were skipped
     assert list(raw.data_rows(np.arange(3))) == [1, 3, 5]
+
+
+def test_space_is_a_last_resort_delimiter():
+    assert sniff_delimiter("1 2 5\n3 4 1\n") == " "
+    # commas split every line consistently, so the spaces inside titles do not matter
+    assert sniff_delimiter("1,Toy Story (1995),3\n2,Heat (1995),4\n") == ","
