@@ -1,11 +1,26 @@
-"""Recsys Studio entry point: page config and routing. Run with `streamlit run app.py`."""
+"""Recsys Studio entry point: page config, the session's status line and routing.
+
+Run with `streamlit run app.py`. Pages are registered explicitly (with `st.navigation` the `pages/`
+folder is not auto-discovered); each page is layout and widgets over `recsys/` functions.
+"""
 
 import streamlit as st
+
+from ui.session import ensure_demo, status_line, sync_finished_training
 
 st.set_page_config(page_title="Recsys Studio", page_icon="🎬", layout="wide")
 
 pages = [
     st.Page("pages/home.py", title="Home", icon="🏠", default=True),
+    st.Page("pages/data.py", title="Data", icon="📂", url_path="data"),
+    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
+    st.Page("pages/embeddings.py", title="Embeddings", icon="🗺️", url_path="embeddings"),
+    st.Page("pages/recommendations.py", title="Recommendations", icon="⭐", url_path="recommendations"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon="📊", url_path="evaluate"),
 ]
 
-st.navigation(pages).run()
+page = st.navigation(pages)
+ensure_demo()
+sync_finished_training()
+status_line()
+page.run()

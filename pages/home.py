@@ -7,3 +7,14 @@ st.write(
     "Build, train and understand a hybrid recommender: collaborative filtering, a sequence model "
     "of each user's history and a content model of item text, blended at serving time."
 )
+st.markdown(
+    "The built-in **demo data** is loaded already, so every page works without an upload.\n\n"
+    "1. **Data** — upload interactions (and optionally item metadata), check the validation report.\n"
+    "2. **Train** — pick model sizes and train in the background; progress stays while you browse.\n"
+    "3. **Embeddings** — maps of the learned item and user vectors.\n"
+    "4. **Recommendations** — a user's history and top-N, with an instant α slider and cold start.\n"
+    "5. **Evaluate** — the model against popularity, item-kNN and EASE on a temporal split."
+)
+for path, label in (("pages/data.py", "Data"), ("pages/train.py", "Train"), ("pages/embeddings.py", "Embeddings"),
+                    ("pages/recommendations.py", "Recommendations"), ("pages/evaluate.py", "Evaluate")):
+    st.page_link(path, label=label)

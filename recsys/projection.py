@@ -23,6 +23,7 @@ import numpy as np
 
 __all__ = [
     "ProjectionFallbackWarning",
+    "kmeans_labels",
     "nearest_neighbors",
     "pca_2d",
     "umap_2d",
@@ -272,3 +273,27 @@ def nearest_neighbors(vectors, query_index: int, *, k: int = 10, metric: str = "
     order = np.argsort(-sims[candidates], kind="stable")[: min(k, n - 1)]
     indices = candidates[order].astype(np.int64)
     return indices, sims[indices].astype(np.float32)
+
+
+def kmeans_labels(vectors, *, n_clusters: int = 8, seed: int = 0) -> np.ndarray:
+    """Cluster ids from k-means on the vectors (seeded), for colouring the embedding map.
+
+    Args:
+        vectors: [n, dim] array.
+        n_clusters: Wanted clusters; capped at the number of distinct vectors.
+        seed: k-means initialisation seed (the same seed gives the same labels).
+
+    Returns:
+        int64 array [n] of cluster ids in 0..n_clusters-1.
+    """
+    from sklearn.cluster import KMeans
+
+    matrix = _as_matrix(vectors)
+    if n_clusters < 1:
+        raise ValueError(f"n_clusters must be >= 1, got {n_clusters}.")
+    n_distinct = len(np.unique(matrix, axis=0)) if len(matrix) else 0
+    k = max(1, min(int(n_clusters), n_distinct))
+    if len(matrix) == 0:
+        return np.zeros(0, dtype=np.int64)
+    model = KMeans(n_clusters=k, n_init=4, random_state=seed)
+    return model.fit_predict(matrix).astype(np.int64)

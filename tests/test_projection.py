@@ -249,3 +249,14 @@ def test_cache_hit_does_not_import_umap(tmp_path):
     )
     repo_root = Path(__file__).resolve().parents[1]
     subprocess.run([sys.executable, "-c", script], check=True, timeout=60, cwd=repo_root)
+
+
+def test_kmeans_labels_separate_two_clusters_and_are_seeded():
+    # Two tight groups far apart: rows 0-2 near (0, 0), rows 3-5 near (10, 10).
+    vectors = np.array([[0, 0], [0.1, 0], [0, 0.1], [10, 10], [10.1, 10], [10, 10.1]], dtype=np.float32)
+    labels = projection.kmeans_labels(vectors, n_clusters=2, seed=0)
+    assert labels.shape == (6,)
+    assert len(set(labels[:3])) == 1 and len(set(labels[3:])) == 1 and labels[0] != labels[3]
+    assert np.array_equal(labels, projection.kmeans_labels(vectors, n_clusters=2, seed=0))
+    # More clusters than distinct vectors: capped instead of failing.
+    assert set(projection.kmeans_labels(np.ones((4, 3)), n_clusters=5)) == {0}

@@ -15,7 +15,7 @@ from typing import TypeVar
 
 import streamlit as st
 
-__all__ = ["get_state", "set_default"]
+__all__ = ["get_state", "keep_widget", "remember_widget", "set_default"]
 
 T = TypeVar("T")
 
@@ -36,3 +36,24 @@ def set_default(key: str, value) -> None:
     (pass the same key as the widget's `key=` and do not also give the widget a `value=`)."""
     if key not in st.session_state:
         st.session_state[key] = value
+
+
+_SHADOW = "_kept:"
+
+
+def keep_widget(key: str, default) -> None:
+    """Seeds a widget's state from its last value in this session (or `default`) before it is drawn.
+
+    Streamlit forgets a page's widget values when the user visits another page; call this before the
+    widget (with the same `key=` and no `value=`) and `remember_widget(key)` after it, so settings
+    survive page switches.
+    """
+    if key not in st.session_state:
+        st.session_state[key] = st.session_state.get(_SHADOW + key, default)
+
+
+def remember_widget(key: str):
+    """Stores the widget's current value under a shadow key that outlives the page; returns the value."""
+    value = st.session_state.get(key)
+    st.session_state[_SHADOW + key] = value
+    return value

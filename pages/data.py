@@ -1,0 +1,94 @@
+"""Data page: upload interactions (and item metadata), map columns, load, read the validation report."""
+
+import streamlit as st
+
+from recsys.data import SUPPORTED_FORMATS_HELP, DataError
+from ui.data_io import AUTO, ROLES, detect_columns, dropped_table, load_upload, overview_figures, report_summary, \
+    upload_digest
+from ui.session import DEMO_NAME, active_dataset, add_dataset, datasets, ensure_demo, md_escape, set_active_dataset
+
+st.title("Data")
+
+# ------------------------------------------------------------------ choose among loaded datasets
+active_dataset()  # loads the demo data on a first visit
+names = list(datasets())
+left, right = st.columns([3, 1])
+chosen = left.selectbox("Active dataset", names, index=names.index(st.session_state["active_dataset"]),
+                        key="dataset_choice", help="Every dataset loaded in this session stays available here.")
+if chosen != st.session_state["active_dataset"]:
+    set_active_dataset(chosen)
+if right.button("Use demo data", key="use_demo", help="The built-in synthetic catalogue with item texts."):
+    ensure_demo()
+    set_active_dataset(DEMO_NAME)
+    st.session_state.pop("dataset_choice", None)
+    st.rerun()
+
+# ------------------------------------------------------------------ upload
+with st.expander("Upload your own data", expanded=st.session_state["active_dataset"] == DEMO_NAME):
+    st.caption(SUPPORTED_FORMATS_HELP)
+    interactions = st.file_uploader("Interactions file", key="interactions",
+                                    help="One row per event: user, item, optional rating and time.")
+    items = st.file_uploader("Item metadata file (optional)", key="items",
+                             help="Titles, descriptions and categories; items without events become cold-start items.")
+    if interactions is not None:
+        raw = interactions.getvalue()
+        detected = detect_columns(raw, interactions.name)
+        signature = upload_digest(raw)
+        if st.session_state.get("_mapping_for") != signature:  # a new file: pre-fill from detection
+            st.session_state["_mapping_for"] = signature
+            for role, argument, _ in ROLES:
+                st.session_state[argument] = detected["roles"].get(role) or AUTO
+        options = [AUTO, *detected["columns"]]
+        cols = st.columns(4)
+        mapping = {}
+        for col, (role, argument, label) in zip(cols, ROLES):
+            if st.session_state.get(argument) not in options:
+                st.session_state[argument] = AUTO
+            mapping[argument] = col.selectbox(label, options, key=argument)
+        if st.button("Load", key="load", type="primary"):
+            previous = st.session_state["active_dataset"]
+            try:
+                with st.spinner("Reading and validating…"):
+                    dataset = load_upload(interactions, items, mapping=mapping)
+            except DataError as error:
+                st.error(md_escape(str(error)))
+                st.caption("The previously active dataset stays active.")
+                st.session_state["active_dataset"] = previous
+            else:
+                name = add_dataset(interactions.name, dataset)
+                set_active_dataset(name)
+                st.session_state.pop("dataset_choice", None)
+                st.session_state["data_flash"] = name
+                st.rerun()
+
+flash = st.session_state.pop("data_flash", None)
+if flash:
+    st.success("Loaded; this is now the active dataset:")
+    st.text(flash)
+
+# ------------------------------------------------------------------ report and charts of the active dataset
+dataset = active_dataset()
+report = dataset.report
+st.subheader("Active dataset")
+st.text(f"{st.session_state['active_dataset']}  —  fingerprint {dataset.fingerprint()[:12]}")
+c1, c2, c3, c4 = st.columns(4)
+c1.metric("Events", f"{len(dataset.events):,}")
+c2.metric("Users", f"{dataset.n_users:,}")
+c3.metric("Items", f"{dataset.n_items:,}")
+c4.metric("Items with text", f"{report.get('n_items_with_text', 0):,}")
+
+st.markdown("**Validation report** — rows kept and dropped, with reasons")
+left, right = st.columns(2)
+left.dataframe(dropped_table(report), hide_index=True, key="report_dropped")
+right.dataframe(report_summary(report), hide_index=True, key="report_summary")
+warnings = list(report.get("warnings") or []) + list((report.get("metadata") or {}).get("warnings") or [])
+if warnings:
+    st.markdown("**Warnings**")
+    for warning in warnings:
+        st.text(f"⚠ {warning}")
+
+per_user, long_tail, over_time = overview_figures(dataset, dataset.fingerprint())
+left, right = st.columns(2)
+left.plotly_chart(per_user, key="chart_per_user")
+right.plotly_chart(long_tail, key="chart_long_tail")
+st.plotly_chart(over_time, key="chart_over_time")

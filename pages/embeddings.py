@@ -1,0 +1,93 @@
+"""Embeddings page: 2-D maps of the learned item and user vectors, search, neighbours and a user overlay."""
+
+import streamlit as st
+
+from recsys import plots, projection, serving
+from ui.session import active_run, serving_alpha
+from ui.state import keep_widget, remember_widget
+from ui.views import VECTOR_KINDS, embedding_frame, embeddings_download, item_label, pca_coords, umap_cached, \
+    umap_compute, vectors_of
+
+st.title("Embeddings")
+run = active_run()
+if run is None:
+    st.info("No active run for this dataset yet: train one on the Train page (or pick one from its run history).")
+    st.page_link("pages/train.py", label="Go to Train")
+    st.stop()
+run_path = str(run.path)
+
+kinds = list(VECTOR_KINDS)
+c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
+keep_widget("emb_kind", kinds[0])
+kind = c1.selectbox("Vectors", kinds, key="emb_kind")
+remember_widget("emb_kind")
+side = VECTOR_KINDS[kind][0]
+colours = ["category", "popularity", "cluster"] if side == "items" else ["popularity", "cluster"]
+keep_widget("emb_color", colours[0])
+if st.session_state["emb_color"] not in colours:
+    st.session_state["emb_color"] = colours[0]
+color = c2.selectbox("Colour by", colours, key="emb_color")
+remember_widget("emb_color")
+keep_widget("emb_clusters", 8)
+n_clusters = int(c3.number_input("Clusters", min_value=2, max_value=50, step=1, key="emb_clusters",
+                                 disabled=color != "cluster"))
+remember_widget("emb_clusters")
+keep_widget("emb_projection", "PCA")
+method = c4.selectbox("Projection", ["PCA", "UMAP"], key="emb_projection")
+remember_widget("emb_projection")
+
+coords = pca_coords(run_path, kind)
+shown = "PCA"
+if method == "UMAP":
+    reason = projection.umap_fallback_reason(len(coords))
+    umap = None if reason else umap_cached(run_path, kind)
+    if reason:
+        st.info(reason)
+    elif umap is None:
+        st.caption("UMAP takes a few seconds; it is computed once per run and vector kind, then cached.")
+        if st.button("Compute UMAP", key="compute_umap"):
+            with st.spinner("Running UMAP…"):
+                umap = umap_compute(run_path, kind)
+        else:
+            st.caption("Showing PCA until UMAP is computed.")
+    if umap is not None:
+        coords, shown = umap, "UMAP"
+
+frame = embedding_frame(run, run_path, kind, coords, color=color, n_clusters=n_clusters)
+colour_column = {"category": "category", "popularity": "popularity (log10 events)", "cluster": "cluster"}[color]
+highlight = {}
+
+# ------------------------------------------------------------------ search and user overlay (item maps)
+if side == "items":
+    left, right = st.columns(2)
+    query = left.text_input("Search an item by title or id", key="emb_search")
+    if query.strip():
+        needle = query.strip().lower()
+        matches = frame.index[frame["title"].str.lower().str.contains(needle, regex=False)
+                              | frame["item_id"].astype(str).str.lower().str.contains(needle, regex=False)].tolist()
+        if matches:
+            found = left.selectbox(f"{len(matches)} matching items", matches[:200], key="emb_found",
+                                   format_func=lambda i: item_label(run, i))
+            neighbours, _ = projection.nearest_neighbors(vectors_of(run_path, kind), int(found), k=10)
+            highlight["Searched item"] = [int(found)]
+            highlight["Nearest neighbours"] = [int(i) for i in neighbours]
+        else:
+            left.caption("No item matches.")
+    user_ids = ["(none)"] + [str(u) for u in run.user_ids]
+    overlay = right.selectbox("Overlay a user's history and recommendations", user_ids, key="emb_user")
+    if overlay != "(none)":
+        user = user_ids.index(overlay) - 1
+        history = serving.user_history(run, user)["item"].drop_duplicates().astype(int).tolist()
+        recs = serving.recommend(run, [user], k=10, alpha=serving_alpha())["item"].astype(int).tolist()
+        highlight["User's history"] = history
+        highlight["Recommended"] = recs
+
+hover = ["item_id", "events", "category"] if side == "items" else ["events"]
+figure = plots.embedding_map(frame, x="x", y="y", color=colour_column, hover_name="title", hover_data=hover,
+                             highlight=highlight, title=f"{kind} — {shown}")
+st.plotly_chart(figure, key="embedding_map", height=650)
+
+fmt = st.radio("Download format", ["CSV", "Parquet"], horizontal=True, key="emb_format")
+st.download_button(f"Download {kind} with ids ({fmt})", embeddings_download(run_path, kind, fmt),
+                   file_name=f"{VECTOR_KINDS[kind][1]}-{run.run_id[:10]}.{'csv' if fmt == 'CSV' else 'parquet'}",
+                   mime="text/csv" if fmt == "CSV" else "application/octet-stream", key="download_embeddings")

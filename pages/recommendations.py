@@ -1,0 +1,115 @@
+"""Recommendations page: a user's history and top-N with the score split, instant α, similar items, cold start."""
+
+import streamlit as st
+
+from recsys import serving
+from ui.jobs import cold_start_scorer
+from ui.session import active_run, md_escape, serving_alpha
+from ui.state import keep_widget, remember_widget
+from ui.views import component_rows, format_time, item_label, overlap, ranked_table, recommendations_csv
+
+st.title("Recommendations")
+run = active_run()
+if run is None:
+    st.info("No active run for this dataset yet: train one on the Train page (or pick one from its run history).")
+    st.page_link("pages/train.py", label="Go to Train")
+    st.stop()
+run_path = str(run.path)
+st.text(f"Run {run.run_id[:10]} — dataset {run.fingerprint.get('dataset')} — {run.n_users:,} users, "
+        f"{run.n_items:,} items")
+
+
+def _sync_alpha():
+    st.session_state["serving_alpha"] = float(st.session_state["rec_alpha"])
+
+
+# ------------------------------------------------------------------ user, history, top-N
+user_ids = [str(u) for u in run.user_ids]
+keep_widget("rec_user", user_ids[0])
+if st.session_state["rec_user"] not in user_ids:
+    st.session_state["rec_user"] = user_ids[0]
+left, middle, right = st.columns([2, 2, 1])
+user_id = left.selectbox("User (original id; type to search)", user_ids, key="rec_user")
+remember_widget("rec_user")
+if st.session_state.get("rec_alpha") != serving_alpha():
+    st.session_state["rec_alpha"] = serving_alpha()
+alpha = middle.slider("α (weight of the collaborative part)", 0.0, 1.0, step=0.05, key="rec_alpha",
+                      on_change=_sync_alpha, help="Re-ranks at once from the stored component scores.")
+keep_widget("top_n", 10)
+top_n = int(right.number_input("Top-N", min_value=1, max_value=100, step=1, key="top_n"))
+remember_widget("top_n")
+user = user_ids.index(user_id)
+
+cf_row, content_row, seen = component_rows(run_path, user)
+history = serving.user_history(run, user)
+left, right = st.columns([2, 3])
+with left:
+    st.subheader("Recent history")
+    recent = history.tail(20)
+    st.dataframe(recent.assign(time=format_time(recent["timestamp"]).to_numpy())[["time", "title", "item_id"]],
+                 hide_index=True, key="history_table")
+    st.caption(f"{len(history)} events in total; the last 20 in time order.")
+with right:
+    st.subheader(f"Top {top_n} at α = {alpha:.2f}")
+    table = ranked_table(run, cf_row, content_row, seen, alpha=alpha, k=top_n)
+    st.dataframe(table.drop(columns=["item"]), hide_index=True, key="top_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f")
+                                for c in ("score", "α·CF", "(1−α)·content")})
+
+# ------------------------------------------------------------------ two α values side by side
+with st.expander("Compare two α values", expanded=False):
+    c1, c2 = st.columns(2)
+    keep_widget("alpha_a", 0.0)
+    keep_widget("alpha_b", 1.0)
+    alpha_a = c1.slider("α (left list)", 0.0, 1.0, step=0.05, key="alpha_a")
+    alpha_b = c2.slider("α (right list)", 0.0, 1.0, step=0.05, key="alpha_b")
+    remember_widget("alpha_a")
+    remember_widget("alpha_b")
+    list_a = ranked_table(run, cf_row, content_row, seen, alpha=alpha_a, k=top_n)
+    list_b = ranked_table(run, cf_row, content_row, seen, alpha=alpha_b, k=top_n)
+    common, length = overlap(list_a, list_b)
+    st.metric("Overlap", f"{common} of {length}")
+    c1.dataframe(list_a[["rank", "title", "score"]], hide_index=True, key="compare_a")
+    c2.dataframe(list_b[["rank", "title", "score"]], hide_index=True, key="compare_b")
+
+# ------------------------------------------------------------------ similar items
+st.subheader("Similar items")
+n_items = run.n_items
+labels = [item_label(run, i) for i in range(n_items)]
+left, right = st.columns([3, 1])
+keep_widget("similar_item", int(table["item"].iat[0]) if len(table) else 0)
+item = left.selectbox("Item", range(n_items), format_func=lambda i: labels[i], key="similar_item")
+remember_widget("similar_item")
+part = right.selectbox("By", ["content", "cf"], key="similar_part",
+                       format_func=lambda p: {"content": "content (text) vectors", "cf": "CF vectors"}[p])
+similar = serving.similar_items(run, int(item), k=10, part=part)
+st.dataframe(similar[["title", "item_id", "similarity"]], hide_index=True, key="similar_table")
+
+# ------------------------------------------------------------------ cold start sandbox
+st.subheader("Cold-start sandbox")
+left, right = st.columns(2)
+with left:
+    st.markdown("**A new user** — pick the items they had, oldest first")
+    picked = st.multiselect("Items", range(n_items), format_func=lambda i: labels[i], key="cold_items",
+                            max_selections=50)
+    if picked:
+        try:
+            new_user = cold_start_scorer(run_path).recommend_for_new_user(list(picked), k=top_n, alpha=alpha)
+            st.dataframe(new_user[["title", "item_id", "score", "cf_score", "content_score"]], hide_index=True,
+                         key="cold_user_table")
+        except ValueError as error:
+            st.warning(md_escape(str(error)))
+with right:
+    st.markdown("**A new item** — describe it; which users would it reach?")
+    text = st.text_area("Description", key="new_item_text", placeholder="e.g. a cozy mystery set in a lighthouse")
+    if text.strip():
+        try:
+            reached = cold_start_scorer(run_path).users_for_new_item(text, k=20)
+            st.dataframe(reached[["user_id", "content_score"]], hide_index=True, key="cold_item_table")
+        except ValueError as error:
+            st.warning(md_escape(str(error)))
+
+# ------------------------------------------------------------------ download
+st.download_button(f"Download top-{top_n} of every user (CSV, α = {alpha:.2f})",
+                   recommendations_csv(run_path, float(alpha), top_n), file_name=f"recommendations-{run.run_id[:10]}.csv",
+                   mime="text/csv", key="download_recs")

@@ -1,0 +1,117 @@
+"""Train page: model settings, a background training job with live progress, and the run history."""
+
+import pandas as pd
+import streamlit as st
+
+from recsys.config import TrainConfig
+from recsys.training import device_info
+from ui.jobs import job_registry, show_job
+from ui.session import active_dataset, active_run, md_escape, set_active_run, sync_finished_training
+from ui.state import keep_widget, remember_widget
+
+st.title("Train")
+dataset = active_dataset()
+st.text(f"Dataset: {st.session_state['active_dataset']} — {len(dataset.events):,} events, "
+        f"{dataset.n_users:,} users, {dataset.n_items:,} items")
+
+
+@st.cache_data(show_spinner=False)
+def _device_line() -> str:
+    info = device_info()
+    return f"{info['kind']}: {info['name']} (Keras backend {info.get('backend', '?')})"
+
+
+st.caption(f"Device — {_device_line()}")
+
+defaults = TrainConfig()
+SETTINGS = (  # key, label, default, min, step, help
+    ("dim", "Embedding dim", defaults.dim, 1, 8, "Size of every user and item vector."),
+    ("lstm_units", "LSTM units", defaults.lstm_units, 1, 8, "Width of the sequence (user history) model."),
+    ("cnn_filters", "CNN filters", defaults.cnn_filters, 1, 8, "Filters of the item text CNN."),
+    ("kernel_size", "CNN kernel size", defaults.kernel_size, 1, 1, "Words per CNN window."),
+    ("seq_len", "Sequence length", defaults.seq_len, 1, 5, "Recent events the LSTM reads."),
+    ("epochs", "Epochs", defaults.epochs, 1, 1, "Upper bound; early stopping on validation NDCG@10."),
+    ("batch_size", "Batch size", defaults.batch_size, 1, 32, "Training windows per step."),
+    ("seed", "Seed", defaults.seed, 0, 1, "Seeds every random step: the same seed gives the same run."),
+)
+
+with st.container(border=True):
+    st.markdown("**Blend weight α** (share of the collaborative part; the rest is the content/sequence part)")
+    left, right = st.columns([3, 1])
+    keep_widget("alpha_auto", True)
+    auto = right.checkbox("auto (best on validation)", key="alpha_auto")
+    remember_widget("alpha_auto")
+    keep_widget("alpha", 0.5)
+    alpha = left.slider("α", 0.0, 1.0, step=0.05, key="alpha", disabled=auto)
+    remember_widget("alpha")
+    cols = st.columns(4)
+    values = {}
+    for i, (key, label, default, minimum, step, help_text) in enumerate(SETTINGS):
+        keep_widget(key, int(default))
+        values[key] = cols[i % 4].number_input(label, min_value=minimum, step=step, key=key, help=help_text)
+        remember_widget(key)
+    keep_widget("lr", float(defaults.lr))
+    values["lr"] = cols[0].number_input("Learning rate", min_value=1e-5, max_value=1.0, step=1e-4, format="%.4f",
+                                        key="lr")
+    remember_widget("lr")
+
+try:
+    config = TrainConfig(alpha=None if auto else float(alpha), **{k: int(v) for k, v in values.items() if k != "lr"},
+                         lr=float(values["lr"]))
+except ValueError as error:
+    st.error(md_escape(str(error)))
+    config = None
+
+if st.button("Train", key="train", type="primary", disabled=config is None):
+    job = job_registry().submit(dataset, config)
+    st.session_state["train_job"] = job.key
+    if job.status == "done":
+        st.session_state["train_job_applied"] = None
+        sync_finished_training()
+        st.success("This data + configuration was trained before: the stored run is active now (no retraining).")
+    else:
+        st.toast("Training started; it keeps running while you visit other pages.")
+
+job = show_job("train_job", cancel_key="cancel")
+if job is not None:
+    if job.status == "failed":
+        st.error(md_escape(f"Training failed: {job.error}"))
+    elif job.status == "cancelled":
+        st.warning("Training was cancelled; nothing was stored.")
+    elif job.status == "done":
+        sync_finished_training()
+        st.success(f"Training finished: run {job.key[:10]} is the active run.")
+
+# ------------------------------------------------------------------ run history
+st.subheader("Runs")
+runs = job_registry().store.list_runs()
+show_all = st.toggle("Show runs of all datasets", key="all_runs")
+fingerprint = dataset.fingerprint()
+shown = [r for r in runs if show_all or r.get("fingerprint") == fingerprint]
+if not shown:
+    st.info("No stored runs for this dataset yet: press Train.")
+else:
+    table = pd.DataFrame(shown).drop(columns=["fingerprint"], errors="ignore")
+    st.dataframe(table, hide_index=True, key="runs_table")
+    ids = [r["run_id"] for r in shown]
+    current = active_run()
+    index = ids.index(current.run_id) if current is not None and current.run_id in ids else 0
+    left, right = st.columns([3, 1])
+    choice = left.selectbox("Run", ids, index=index, key="run_choice",
+                            format_func=lambda rid: f"{rid[:10]} — {next(r['completed_at'] for r in shown if r['run_id'] == rid)[:19]}")
+    if right.button("Make active", key="use_run"):
+        set_active_run(str(job_registry().store.path_for(choice)))
+        st.rerun()
+
+run = active_run()
+if run is not None:
+    st.subheader("Active run")
+    st.text(f"{run.run_id} — dataset {run.fingerprint.get('dataset')} — default α {run.default_alpha:.2f}")
+    if run.history:
+        from recsys.plots import training_curves
+
+        st.plotly_chart(training_curves(run.history), key="active_run_curves")
+    model_path = run.path / "model.keras"
+    if model_path.is_file():
+        st.download_button("Download model (model.keras)", model_path.read_bytes(), file_name=f"{run.run_id}.keras",
+                           mime="application/octet-stream", key="download_model")

@@ -1,0 +1,212 @@
+"""AppTest runs of every page on the built-in demo data: load → train → recommend → α → embeddings → evaluate.
+
+Training and evaluation run in background threads of the process-wide JobRegistry; the tests poll by
+rerunning the script (bounded loops, no timing assertions). Each test gets a private run store:
+RECSYS_RUNS_DIR points at a temp folder and the Streamlit caches are cleared, so the registry is
+created afresh on it.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+
+import pytest
+import streamlit as st
+
+from recsys.data import DataError, load_dataset
+
+TINY = {"dim": 8, "lstm_units": 8, "cnn_filters": 8, "seq_len": 10, "epochs": 1, "batch_size": 256}
+POLL_LIMIT_S = 180
+
+
+def _unescape(text: str) -> str:
+    """Undo ui.session.md_escape (backslash before punctuation)."""
+    return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
+
+
+@pytest.fixture
+def fresh_app(app_test, monkeypatch, tmp_path):
+    monkeypatch.setenv("RECSYS_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield lambda: app_test(timeout=60)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def _ok(at, step: str):
+    assert not at.exception, f"{step}: {[e.message for e in at.exception]}"
+    assert not at.error, f"{step}: {[e.value for e in at.error]}"
+
+
+def _poll(at, done, what: str):
+    start = time.monotonic()
+    deadline = start + POLL_LIMIT_S
+    while True:
+        at.run()
+        assert not at.exception, f"while waiting for {what}: {[e.message for e in at.exception]}"
+        if done(at):
+            print(f"{what}: {time.monotonic() - start:.1f} s")
+            return
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} did not finish within {POLL_LIMIT_S} s")
+        time.sleep(1.0)
+
+
+def _table(at, column: str):
+    """The first st.dataframe on the page that has `column` (dataframes without on_select have no key lookup)."""
+    for frame in at.dataframe:
+        if column in frame.value.columns:
+            return frame.value
+    raise AssertionError(f"no table with a {column!r} column")
+
+
+def _train_tiny(at):
+    at.switch_page("pages/train.py").run()
+    _ok(at, "train page")
+    for key, value in TINY.items():
+        at.number_input(key=key).set_value(value)
+    at.run()
+    at.button(key="train").click().run()
+    _ok(at, "train click")
+
+
+def test_every_page_on_demo_data(fresh_app):
+    at = fresh_app()
+    at.run()
+    _ok(at, "home")
+    assert at.session_state["active_dataset"] == "demo"
+
+    at.switch_page("pages/data.py").run()
+    _ok(at, "data page")
+    assert len(at.get("plotly_chart")) == 3
+    assert at.dataframe[0].value["reason"].iloc[0] == "kept"
+
+    for page in ("pages/recommendations.py", "pages/embeddings.py", "pages/evaluate.py"):
+        at.switch_page(page).run()
+        _ok(at, f"{page} without a run")
+        assert "train one" in at.info[0].value
+
+    _train_tiny(at)
+    assert at.session_state["train_job"]
+    _poll(at, lambda a: a.session_state["active_run"] is not None, "training")
+    _ok(at, "trained")
+    run_id = at.session_state["train_job"]
+    assert at.session_state["active_run"].endswith(run_id)
+    assert any("finished" in s.value for s in at.success)
+    assert at.selectbox(key="run_choice").value == run_id
+
+    at.switch_page("pages/recommendations.py").run()
+    _ok(at, "recommendations")
+    top = _table(at, "α·CF")
+    assert len(top) == 10 and {"α·CF", "(1−α)·content"} <= set(top.columns)
+    at.slider(key="rec_alpha").set_value(0.0).run()
+    _ok(at, "α = 0")
+    at_zero = _table(at, "α·CF")
+    assert (at_zero["α·CF"].abs() < 1e-9).all()  # α = 0: the CF column contributes nothing
+    assert at.session_state["serving_alpha"] == 0.0
+    at.multiselect(key="cold_items").set_value([0, 1, 2]).run()
+    _ok(at, "cold-start user")
+    assert len(_table(at, "cf_score")) == 10
+    at.text_area(key="new_item_text").set_value("space opera robots mutiny aboard a generation ship").run()
+    _ok(at, "cold-start item")
+    assert len(_table(at, "user_id")) == 20
+
+    at.switch_page("pages/embeddings.py").run()
+    _ok(at, "embeddings")
+    assert at.get("plotly_chart")
+    at.selectbox(key="emb_color").set_value("cluster").run()
+    at.text_input(key="emb_search").set_value("Station").run()
+    at.selectbox(key="emb_user").set_value(at.selectbox(key="emb_user").options[1]).run()
+    _ok(at, "embeddings search + overlay")
+    spec = at.get("plotly_chart")[0].proto.spec
+    assert "Searched item" in spec and "Recommended" in spec
+    at.selectbox(key="emb_kind").set_value("LSTM user vectors (history)").run()
+    _ok(at, "user map")
+
+    at.switch_page("pages/evaluate.py").run()
+    _ok(at, "evaluate page")
+    at.button(key="evaluate").click().run()
+    _poll(at, lambda a: any(b.key == "apply_alpha" for b in a.button), "evaluation")
+    _ok(at, "evaluated")
+    methods = list(_table(at, "method")["method"])
+    assert {"popularity", "item_knn", "ease"} <= set(methods)
+    at.button(key="apply_alpha").click().run()
+    _ok(at, "apply best α")
+    best = at.session_state["serving_alpha"]
+    at.switch_page("pages/recommendations.py").run()
+    assert at.slider(key="rec_alpha").value == pytest.approx(best)
+
+    # Switching pages lost nothing: the training settings are still the tiny ones.
+    at.switch_page("pages/train.py").run()
+    assert at.number_input(key="dim").value == 8
+
+    # A second browser session: no progress of the first one, and the same data + config is served at once.
+    second = fresh_app()  # same process (same registry), new session
+    second.run()
+    second.switch_page("pages/train.py").run()
+    assert "train_job" not in second.session_state and second.session_state["active_run"] is None
+    for key, value in TINY.items():
+        second.number_input(key=key).set_value(value)
+    second.run()
+    second.button(key="train").click().run()
+    _ok(second, "second session train")
+    assert any("trained before" in s.value for s in second.success)
+    assert second.session_state["active_run"].endswith(run_id)
+
+
+def test_bad_uploads_show_the_loader_message_and_keep_the_active_dataset(fresh_app):
+    at = fresh_app()
+    at.switch_page("pages/data.py").run()
+    _ok(at, "data page")
+
+    blob = bytes(range(256)) * 20
+    with pytest.raises(DataError) as binary_error:
+        load_dataset(blob, name="bad.csv")
+    at.file_uploader(key="interactions").set_value(("bad.csv", blob, "text/csv")).run()
+    at.button(key="load").click().run()
+    assert not at.exception
+    assert [_unescape(e.value) for e in at.error] == [str(binary_error.value)]
+    assert at.session_state["active_dataset"] == "demo"
+
+    no_user = b"product,stars\nA,5\nB,3\n"
+    with pytest.raises(DataError) as column_error:
+        load_dataset(no_user, name="no_user.csv")
+    assert "no user column" in str(column_error.value)
+    at.file_uploader(key="interactions").set_value(("no_user.csv", no_user, "text/csv")).run()
+    at.button(key="load").click().run()
+    assert not at.exception
+    assert [_unescape(e.value) for e in at.error] == [str(column_error.value)]
+    assert at.session_state["active_dataset"] == "demo"
+    assert list(at.session_state["datasets"]) == ["demo"]
+
+
+def test_upload_with_detected_and_overridden_columns_keeps_both_datasets(fresh_app):
+    at = fresh_app()
+    at.switch_page("pages/data.py").run()
+    rows = "".join(f"c{u},p{(u * 7 + j) % 9},{1 + (u + j) % 5},{1_700_000_000 + 60 * j}\n"
+                   for u in range(6) for j in range(4))
+    data = ("customer_id,product_id,stars,when\n" + rows).encode()
+    at.file_uploader(key="interactions").set_value(("shop.csv", data, "text/csv")).run()
+    _ok(at, "upload")
+    # Pre-filled by detection: customer_id/product_id/stars; "when" is not a known time name.
+    assert at.selectbox(key="user_col").value == "customer_id"
+    assert at.selectbox(key="item_col").value == "product_id"
+    assert at.selectbox(key="rating_col").value == "stars"
+    assert at.selectbox(key="time_col").value == "(auto)"
+    at.selectbox(key="time_col").set_value("when").run()
+    at.button(key="load").click().run()
+    _ok(at, "load")
+    assert at.session_state["active_dataset"] == "shop.csv"
+    dataset = at.session_state["datasets"]["shop.csv"]
+    assert (dataset.n_users, len(dataset.events)) == (6, 24) and dataset.has_timestamps
+    assert set(at.session_state["datasets"]) == {"demo", "shop.csv"}
+
+    at.selectbox(key="dataset_choice").set_value("demo").run()
+    _ok(at, "switch back")
+    assert at.session_state["active_dataset"] == "demo"
+    at.switch_page("pages/train.py").run()
+    at.switch_page("pages/data.py").run()
+    assert set(at.session_state["datasets"]) == {"demo", "shop.csv"}
+    assert at.selectbox(key="dataset_choice").value == "demo"

@@ -1,0 +1,100 @@
+"""Data-page glue: column detection for the mapping boxes, cached loads and figures, report tables.
+
+`detect_columns` reads only the header of an upload (through `recsys.formats`) and applies the
+loader's own alias tables, so the select boxes show what `load_dataset` would pick by itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import pandas as pd
+import streamlit as st
+
+from recsys import data as rdata
+from recsys import plots
+
+__all__ = ["AUTO", "ROLES", "detect_columns", "dropped_table", "load_upload", "overview_figures", "upload_digest"]
+
+AUTO = "(auto)"
+ROLES = (("user", "user_col", "User column"), ("item", "item_col", "Item column"),
+         ("rating", "rating_col", "Rating column"), ("timestamp", "time_col", "Time column"))
+
+
+def upload_digest(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()[:16]
+
+
+@st.cache_data(max_entries=16, show_spinner=False)
+def detect_columns(data: bytes, name: str) -> dict:
+    """{"columns": [...], "roles": {role: column or None}, "error": message or None} for an upload.
+
+    Never raises: a file the loader cannot read gives no columns and its message (the Load button
+    then shows the loader's full error).
+    """
+    names: list[str] = []
+
+    def choose(layout):
+        header = layout.header
+        if header is None:
+            headerless = getattr(rdata, "_headerless_event_names", None)
+            header = headerless(layout) if headerless else [f"column_{i}" for i in range(layout.n_columns)]
+        names[:] = list(header)
+        return header, list(header[:1])
+
+    try:
+        from recsys.formats import open_table
+
+        raw = open_table(data, name=name, max_bytes=rdata.DEFAULT_MAX_BYTES,
+                         known_names=getattr(rdata, "_KNOWN_NAMES", set()), choose_columns=choose)
+        columns = names or [str(c) for c in raw.table.column_names]
+    except Exception as exc:  # noqa: BLE001 - detection is advisory
+        return {"columns": [], "roles": {}, "error": str(exc)}
+    roles: dict = {}
+    taken: set = set()
+    find = getattr(rdata, "_find_column", None)
+    aliases = {"user": rdata.USER_ALIASES, "item": rdata.ITEM_ALIASES, "rating": rdata.RATING_ALIASES,
+               "timestamp": rdata.TIME_ALIASES}
+    for role, _, _ in ROLES:
+        column = find(columns, aliases[role], taken) if find else None
+        roles[role] = column
+        if column is not None:
+            taken.add(column)
+    return {"columns": columns, "roles": roles, "error": None}
+
+
+def load_upload(interactions, items=None, *, mapping: dict):
+    """`load_dataset` on uploaded files with the chosen column overrides ("(auto)" = detect). Raises DataError."""
+    overrides = {argument: mapping.get(argument) for _, argument, _ in ROLES
+                 if mapping.get(argument) not in (None, AUTO)}
+    items_bytes = items.getvalue() if items is not None else None
+    return rdata.load_dataset(interactions.getvalue(), items_bytes, name=interactions.name, **overrides)
+
+
+def dropped_table(report: dict) -> pd.DataFrame:
+    """One row per drop reason (kept rows first): reason, rows, examples."""
+    rows = [{"reason": "kept", "rows": int(report.get("rows_kept", report.get("n_interactions", 0))), "examples": ""}]
+    for reason, info in (report.get("dropped") or {}).items():
+        info = info if isinstance(info, dict) else {"count": info}
+        examples = info.get("examples", [])
+        rows.append({"reason": str(reason), "rows": int(info.get("count", 0)),
+                     "examples": ", ".join(str(e) for e in examples)[:200]})
+    return pd.DataFrame(rows)
+
+
+def report_summary(report: dict) -> pd.DataFrame:
+    """The scalar entries of a validation report as a two-column table."""
+    keep = ("format", "rows_read", "rows_kept", "n_interactions", "n_users", "n_items", "n_cold_items", "density",
+            "median_events_per_user", "first_event", "last_event", "rating_kind", "n_items_with_text",
+            "n_items_with_categories")
+    return pd.DataFrame([{"field": k, "value": str(report[k])} for k in keep if k in report])
+
+
+@st.cache_data(max_entries=8, show_spinner=False)
+def overview_figures(_dataset, fingerprint: str) -> tuple:
+    """(events per user, item popularity long tail, events over time) for a dataset, cached by fingerprint."""
+    events = _dataset.events
+    titles = _dataset.items["title"] if "title" in _dataset.items else None
+    return (plots.events_per_user_hist(events),
+            plots.item_popularity_long_tail(events, _dataset.n_items, item_titles=titles),
+            plots.events_over_time(events))
