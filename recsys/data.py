@@ -303,17 +303,16 @@ def _is_nested(array_type) -> bool:
             or pa.types.is_map(array_type) or pa.types.is_fixed_size_list(array_type))
 
 
-def _normalise_values(values: np.ndarray) -> pd.Series:
+def _normalise_values(values: pa.Array) -> pd.Series:
     """Strip ids, turn missing spellings into None and ``17850.0`` into ``17850`` (object Series)."""
-    series = pd.Series(values, dtype=object)
-    if not len(series):
-        return series
-    series = series.map(lambda v: None if v is None else str(v).strip())
-    lowered = series.str.lower()
-    missing = series.isna() | lowered.isin(MISSING_TOKENS)
-    series = series.str.replace(r"^([-+]?\d+)\.0+$", r"\1", regex=True)
-    series = series.where(~missing, None)
-    return series.astype(object)
+    if not (pa.types.is_string(values.type) or pa.types.is_large_string(values.type)):
+        values = values.cast(pa.string())
+    trimmed = pc.utf8_trim_whitespace(values)
+    missing = pc.or_kleene(pc.is_null(trimmed),
+                           pc.is_in(pc.utf8_lower(trimmed), value_set=pa.array(MISSING_TOKENS))).fill_null(True)
+    cleaned = pc.replace_substring_regex(trimmed, pattern=r"^([-+]?\d+)\.0+$", replacement=r"\1")
+    cleaned = pc.if_else(missing, pa.scalar(None, type=cleaned.type), cleaned)
+    return pd.Series(cleaned.to_numpy(zero_copy_only=False), dtype=object)
 
 
 def _normalise_id_scalar(value) -> str:
@@ -337,7 +336,7 @@ def _id_codes(column, *, role: str, column_name: str, name: str) -> tuple[np.nda
     dictionary = encoded.dictionary
     if not (pa.types.is_string(dictionary.type) or pa.types.is_large_string(dictionary.type)):
         dictionary = dictionary.cast(pa.string())
-    values = _normalise_values(dictionary.to_numpy(zero_copy_only=False))
+    values = _normalise_values(dictionary)
     codes, uniques = pd.factorize(values, use_na_sentinel=True)
     lookup = np.append(codes.astype(np.int64), -1)
     return lookup[indices], np.asarray(uniques, dtype=object)
@@ -374,19 +373,16 @@ def _to_float(column, *, column_name: str, raw: RawTable, name: str, argument: s
     if not (pa.types.is_string(array.type) or pa.types.is_large_string(array.type)):
         raise DataError(f"{name}: the rating column {column_name!r} is not numeric (type {array.type}); "
                         f"pass {argument}=<numeric column> or remove it.")
-    empty = array.is_null().to_numpy(zero_copy_only=False)
-    try:
-        return array.cast(pa.float64()).to_numpy(zero_copy_only=False).astype(np.float64), empty
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        pass
-    series = _normalise_values(array.to_numpy(zero_copy_only=False))
+    numbers = _cast_if_sample_fits(array, pa.float64())
+    if numbers is not None:
+        return numbers.to_numpy(zero_copy_only=False).astype(np.float64), array.is_null().to_numpy(zero_copy_only=False)
+    series = _normalise_values(array)
     empty = series.isna().to_numpy()
     numbers = pd.to_numeric(series, errors="coerce")
     if raw.info.get("delimiter") == ";" and numbers.isna().sum() > empty.sum():
         numbers = pd.to_numeric(series.str.replace(",", ".", regex=False), errors="coerce")
     numbers = numbers.astype("float64").to_numpy()
-    spelled_nan = series.str.lower().isin(["nan", "-nan", "+nan"]).to_numpy()
-    bad = np.isnan(numbers) & ~empty & ~spelled_nan & ~ignore
+    bad = np.isnan(numbers) & ~empty & ~ignore
     if bad.any():
         row, value = _first_bad(bad, raw, series.to_numpy())
         raise DataError(f"{name}: the rating column {column_name!r} is not numeric: row {row} has {str(value)[:60]!r}; "
@@ -440,6 +436,38 @@ def _parse_datetime_strings(values: pd.Series) -> np.ndarray:
     return out
 
 
+def _cast_if_sample_fits(array: pa.Array, target: pa.DataType) -> pa.Array | None:
+    """`array` cast to `target`, or None; tries the first rows first, as failing casts are slow."""
+    try:
+        array.slice(0, 2000).drop_null().cast(target)
+        return array.cast(target)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None
+
+
+def _times_from_unique_strings(array: pa.Array, *, column_name: str, raw: RawTable, name: str, ignore: np.ndarray,
+                               hint: str) -> tuple[np.ndarray, bool]:
+    """Per-row float times (NaN = missing) parsed once per distinct string; True if they are plain numbers."""
+    encoded = array.dictionary_encode()
+    indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    uniques = _normalise_values(encoded.dictionary)
+    present = uniques.notna().to_numpy()
+    sample = uniques[present][:2000]
+    numeric = bool(len(sample)) and pd.to_numeric(sample, errors="coerce").notna().mean() > 0.5
+    if numeric:
+        parsed = pd.to_numeric(uniques, errors="coerce").astype("float64").to_numpy()
+    else:
+        parsed = _parse_datetime_strings(uniques)
+    bad_unique = present & np.isnan(parsed)
+    if bad_unique.any():
+        bad_rows = np.append(bad_unique, False)[indices] & ~ignore
+        if bad_rows.any():
+            row, value = _first_bad(bad_rows, raw, np.append(uniques.to_numpy(), None)[indices])
+            raise DataError(f"{name}: cannot read the timestamp in column {column_name!r} at row {row}: "
+                            f"{str(value)[:60]!r} (expected unix seconds/ms or a date like 2024-01-31 12:00); {hint}.")
+    return np.append(parsed, np.nan)[indices], numeric
+
+
 def _to_seconds(column, *, column_name: str, raw: RawTable, name: str,
                 ignore: np.ndarray) -> tuple[np.ndarray, np.ndarray, str]:
     """Timestamps as int64 unix seconds, the mask of missing cells and the unit that was detected.
@@ -464,36 +492,21 @@ def _to_seconds(column, *, column_name: str, raw: RawTable, name: str,
     elif pa.types.is_floating(array.type) or pa.types.is_decimal(array.type) or pa.types.is_boolean(array.type):
         values = array.cast(pa.float64())
     elif pa.types.is_string(array.type) or pa.types.is_large_string(array.type):
-        values = None
-        first = array.drop_null()[:1].to_pylist()
-        if not first or is_number(first[0]):
-            for target in (pa.int64(), pa.float64()):
-                try:
-                    values = array.cast(target)
-                    break
-                except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-                    continue
+        values = _cast_if_sample_fits(array, pa.int64()) or _cast_if_sample_fits(array, pa.float64())
         if values is None:
-            encoded = array.dictionary_encode()
-            indices = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
-            uniques = _normalise_values(encoded.dictionary.to_numpy(zero_copy_only=False))
-            numeric = pd.to_numeric(uniques, errors="coerce").astype("float64").to_numpy()
-            present = uniques.notna().to_numpy()
-            if present.any() and np.isfinite(numeric[present]).mean() > 0.5:
-                parsed = numeric
-            else:
-                parsed = _parse_datetime_strings(uniques)
-            bad_unique = present & np.isnan(parsed)
-            if bad_unique.any():
-                bad_rows = np.append(bad_unique, False)[indices] & ~ignore
-            if bad_unique.any() and bad_rows.any():
-                row, value = _first_bad(bad_rows, raw, np.append(uniques.to_numpy(), None)[indices])
-                raise DataError(f"{name}: cannot read the timestamp in column {column_name!r} at row {row}: "
-                                f"{str(value)[:60]!r} (expected unix seconds/ms or a date like 2024-01-31 12:00); {hint}.")
-            values = pa.array(np.append(parsed, np.nan)[indices], from_pandas=True)
-            if not (present.any() and np.isfinite(numeric[present]).mean() > 0.5):
-                missing = values.is_null().to_numpy(zero_copy_only=False)
-                return values.fill_null(0).to_numpy(zero_copy_only=False).astype(np.int64), missing, unit
+            for target, divisor in ((pa.timestamp("s"), 1), (pa.timestamp("s", tz="UTC"), 1),
+                                    (pa.timestamp("ns"), 10**9), (pa.timestamp("ns", tz="UTC"), 10**9)):
+                parsed = _cast_if_sample_fits(array, target)  # ISO 8601: Arrow parses it natively, fast
+                if parsed is not None:
+                    ints = parsed.cast(pa.int64())
+                    return (ints.fill_null(0).to_numpy(zero_copy_only=False) // divisor,
+                            ints.is_null().to_numpy(zero_copy_only=False), unit)
+            per_row, numeric = _times_from_unique_strings(array, column_name=column_name, raw=raw, name=name,
+                                                          ignore=ignore, hint=hint)
+            missing = np.isnan(per_row)
+            if not numeric:
+                return np.where(missing, 0, per_row).astype(np.int64), missing, unit
+            values = pa.array(per_row, from_pandas=True)
     else:
         raise DataError(f"{name}: the time column {column_name!r} has type {array.type}, not numbers or dates; {hint}.")
     missing = values.is_null().to_numpy(zero_copy_only=False)
