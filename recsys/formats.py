@@ -7,7 +7,7 @@ pyarrow/zlib/zipfile exception reaches the caller.
 
 Formats are recognised from content, never from the user: gzip (``1f8b``), zip (``PK``), Parquet
 (``PAR1``), JSON Lines / JSON arrays (first character ``{`` / ``[``), otherwise delimited text whose
-delimiter is sniffed among tab, comma, ``::``, ``|`` and ``;``.
+delimiter is sniffed among ``::``, tab, comma, ``|``, ``;`` and (as a last resort) runs of spaces.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.csv as pa_csv
 import pyarrow.json as pa_json
@@ -69,10 +70,8 @@ class RawTable:
     skipped_rows: list = field(default_factory=list)
     warnings: list = field(default_factory=list)
 
-    def data_rows(self, positions):
+    def data_rows(self, positions) -> np.ndarray:
         """Map 0-based positions in `table` to 1-based data-row numbers of the file."""
-        import numpy as np
-
         positions = np.asarray(positions, dtype=np.int64)
         if not self.skipped_rows:
             return positions + 1
@@ -84,11 +83,6 @@ class RawTable:
 def is_number(text: str) -> bool:
     """True when `text` looks like a plain decimal number (``"42"``, ``"-1.5e3"``)."""
     return bool(_NUMBER.match(text))
-
-
-def is_missing(text) -> bool:
-    """True for None and the usual spellings of a missing cell (see `MISSING_TOKENS`)."""
-    return text is None or str(text).strip().lower() in MISSING_TOKENS
 
 
 def _blank(data: bytes) -> bool:
