@@ -28,7 +28,7 @@ from recsys.formats import (DATE_LIKE, DEFAULT_MAX_BYTES, MISSING_TOKENS, DataEr
                             open_table)
 
 __all__ = ["DEFAULT_MAX_BYTES", "SUPPORTED_FORMATS_HELP", "DataError", "Dataset", "build_dataset",
-           "load_dataset", "load_item_metadata", "MOVIELENS_GENRES"]
+           "load_dataset", "load_item_metadata", "sniff_columns", "MOVIELENS_GENRES", "DROP_REASONS"]
 
 USER_ALIASES = ("user", "userid", "uid", "customer", "customerid", "reviewerid", "visitorid", "clientid",
                 "accountid", "memberid", "buyerid", "personid", "readerid", "viewerid", "profileid", "playerid",
@@ -1077,6 +1077,50 @@ def load_dataset(interactions, items=None, *, name: str | None = None, user_col:
         raise DataError(f"{label} does not fit in memory; load a sample or lower max_bytes.") from exc
     except Exception as exc:  # noqa: BLE001 - the loader promises DataError for every bad file
         raise _unexpected(interactions, name, exc) from exc
+
+
+def sniff_columns(source, *, name: str | None = None, max_bytes: int | None = None) -> dict:
+    """Columns of an interactions file and the roles auto-detection gives them, for a column-mapping UI.
+
+    Returns {"columns": [...], "roles": {"user", "item", "rating", "timestamp": column or None},
+    "format": "csv", "error": None}; never raises - an unreadable file gives no columns and its message.
+    Headerless files get the names column_1..column_n, which `load_dataset` accepts as overrides.
+    """
+    limit = DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes)
+    found: dict = {"columns": [], "roles": {}, "format": None, "error": None}
+    guesses: dict = {}
+    delimited_names: list = []
+
+    def choose(layout):
+        if layout.header is not None:
+            names = layout.header
+        else:
+            names, defaults = _headerless_roles(layout)
+            guesses.update(defaults)
+        delimited_names[:] = names
+        return names, names[:1]  # parse one column only: the names are all that is needed
+
+    try:
+        raw = open_table(source, name=name, max_bytes=limit, known_names=_KNOWN_NAMES, choose_columns=choose)
+        columns = list(delimited_names) or [str(c) for c in raw.table.column_names]
+        found["format"] = _format_label(raw.info)
+    except Exception as exc:  # noqa: BLE001 - detection is advisory; load_dataset reports the error
+        found["error"] = str(exc) if isinstance(exc, DataError) else str(_unexpected(source, name, exc))
+        return found
+    found["columns"] = columns
+    taken: set = set()
+    for role, aliases in (("user", USER_ALIASES), ("item", ITEM_ALIASES), ("rating", RATING_ALIASES),
+                          ("timestamp", TIME_ALIASES)):
+        column = guesses.get(role) or _find_column(columns, aliases, taken)
+        found["roles"][role] = column
+        if column is not None:
+            taken.add(column)
+    return found
+
+
+def _headerless_event_names(layout) -> list[str]:
+    """Names of a headerless interactions file's columns (column_1..column_n); kept for UI helpers."""
+    return _headerless_roles(layout)[0]
 
 
 def build_dataset(interactions_frame: pd.DataFrame, items_frame: pd.DataFrame | None = None, *, name: str,

@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from recsys.data import (DEFAULT_MAX_BYTES, MOVIELENS_GENRES, SUPPORTED_FORMATS_HELP, DataError, Dataset,
-                         build_dataset, load_dataset, load_item_metadata)
+                         build_dataset, load_dataset, load_item_metadata, sniff_columns)
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -218,6 +218,18 @@ def test_header_with_unknown_names_and_numeric_data_is_still_a_header():
         load_dataset(data, name="x.csv")
     ds = load_dataset(data, name="x.csv", user_col="who", item_col="what")
     assert list(ds.user_ids) == ["alice", "bob"]
+
+
+def test_sniff_columns_for_a_mapping_ui():
+    found = sniff_columns(b"CustomerID,StockCode,Quantity,InvoiceDate,Country\n1,a,2,2010-12-01 08:26:00,UK\n",
+                          name="retail.csv")
+    assert found == {"columns": ["CustomerID", "StockCode", "Quantity", "InvoiceDate", "Country"],
+                     "roles": {"user": "CustomerID", "item": "StockCode", "rating": "Quantity",
+                               "timestamp": "InvoiceDate"}, "format": "csv", "error": None}
+    headerless = sniff_columns(b"1\t2\t5\t881250949\n2\t3\t4\t881250950\n", name="u.data")
+    assert headerless["columns"] == ["column_1", "column_2", "column_3", "column_4"]
+    assert headerless["roles"]["timestamp"] == "column_4"
+    assert sniff_columns(b"", name="empty.csv")["error"] == "empty.csv is empty; choose a file with a header and data rows."
 
 
 # --------------------------------------------------------------------------------------------- values
