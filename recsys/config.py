@@ -39,8 +39,8 @@ class TrainConfig:
     text_len: int = 32
     max_vocab: int = 20000
     seq_len: int = 50
-    epochs: int = 20
-    patience: int = 3
+    epochs: int = 30
+    patience: int = 5
     batch_size: int = 64
     lr: float = 2e-3
     dropout: float = 0.3
