@@ -197,10 +197,11 @@ def _override(columns: list[str], value: str, argument: str, name: str) -> str:
     raise DataError(f"{name}: column {value!r} given as {argument} is not in the file; the columns are: {shown}.")
 
 
-def _missing_role(role: str, columns: list[str], aliases: tuple, argument: str, name: str) -> DataError:
-    shown = ", ".join(columns[:20]) + (" ..." if len(columns) > 20 else "")
+def _missing_role(role: str, columns: list[str], aliases: tuple, fix: str | None, name: str) -> DataError:
+    """The error for a file without a user/item column: the columns seen and the names recognised."""
+    shown = ", ".join(map(str, columns[:20])) + (" ..." if len(columns) > 20 else "")
     return DataError(f"{name}: no {role} column found (columns seen: {shown}); name it one of "
-                     f"{', '.join(aliases[:8])} (any case, '_' optional) or pass {argument}=<column>.")
+                     f"{', '.join(aliases[:10])} (any case, '_' optional)" + (f" or {fix}." if fix else "."))
 
 
 def _event_roles(columns: list[str], overrides: dict, name: str, defaults: dict | None = None) -> dict:
@@ -228,7 +229,7 @@ def _event_roles(columns: list[str], overrides: dict, name: str, defaults: dict 
                 taken.add(roles[role])
     for role, aliases, argument in spec[:2]:
         if roles[role] is None:
-            raise _missing_role(role, columns, aliases, argument, name)
+            raise _missing_role(role, columns, aliases, f"pass {argument}=<column>", name)
     if roles["user"] == roles["item"]:
         raise DataError(f"{name}: the same column {roles['user']!r} was chosen for users and items; "
                         "pass different user_col and item_col.")
@@ -648,7 +649,7 @@ def _metadata_roles(columns: list[str], name: str) -> dict:
         if roles[role] is not None:
             taken.add(roles[role])
     if roles["item_id"] is None:
-        raise _missing_role("item id", columns, META_ID_ALIASES, "an item_id column in the metadata file", name)
+        raise _missing_role("item id", columns, META_ID_ALIASES, None, name)
     return roles
 
 
@@ -1145,7 +1146,8 @@ def build_dataset(interactions_frame: pd.DataFrame, items_frame: pd.DataFrame | 
                  "timestamp": "timestamp" if "timestamp" in columns else None}
         for role in ("user", "item"):
             if roles[role] is None:
-                raise _missing_role(role, list(interactions_frame.columns), (f"{role}_id",), f"a {role}_id column", name)
+                raise _missing_role(role, list(interactions_frame.columns), (f"{role}_id",),
+                                    f"add a {role}_id column to the frame", name)
         metadata = None
         if items_frame is not None:
             frame = items_frame.rename(columns={"text": "description"}) if "description" not in items_frame else items_frame
