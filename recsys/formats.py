@@ -113,8 +113,7 @@ def display_name(source, name: str | None) -> str:
 
 def read_source_bytes(source, *, name: str, max_bytes: int) -> bytes:
     """Read a path, bytes or file-like object, refusing anything larger than `max_bytes`."""
-    hint = (f"pass max_bytes=<bytes> to load_dataset to raise the {_mib(max_bytes)} limit, "
-            "or load a sample of the file")
+    hint = "pass a larger max_bytes=<bytes> to load_dataset, or load a sample of the file"
     if isinstance(source, (bytes, bytearray, memoryview)):
         data = bytes(source)
         if len(data) > max_bytes:
@@ -484,12 +483,12 @@ def _json_value(value):
     return json.dumps(value, ensure_ascii=False)
 
 
-def _records_to_table(records: list, *, name: str) -> pa.Table:
+def _records_to_table(records: list, *, name: str, unit: str = "line") -> pa.Table:
     columns: dict[str, list] = {}
     for line, record in enumerate(records, start=1):
         if not isinstance(record, dict):
-            raise DataError(f"{name} line {line} is not a JSON object (got {type(record).__name__}); "
-                            "each line must be one object like {\"user\": ..., \"item\": ...}.")
+            raise DataError(f"{name} {unit} {line} is not a JSON object (got {type(record).__name__}); "
+                            "each record must be one object like {\"user\": ..., \"item\": ...}.")
         for key in record:
             if str(key) not in columns:
                 columns[str(key)] = [None] * (line - 1)
@@ -511,7 +510,7 @@ def read_json(data: bytes, *, name: str) -> RawTable:
                             "export it as JSON Lines (one object per line) or CSV.") from exc
         if not isinstance(records, list):
             raise DataError(f"{name} holds a JSON value, not a list of objects; export one object per row.")
-        return RawTable(table=_records_to_table(records, name=name), info=info)
+        return RawTable(table=_records_to_table(records, name=name, unit="element"), info=info)
     try:
         table = pa_json.read_json(io.BytesIO(data), read_options=pa_json.ReadOptions(block_size=4 << 20),
                                   parse_options=pa_json.ParseOptions(newlines_in_values=False,
@@ -527,7 +526,8 @@ def read_json(data: bytes, *, name: str) -> RawTable:
         try:
             records.append(json.loads(line))
         except (ValueError, RecursionError) as exc:
-            raise DataError(f"{name} line {line_number} is not valid JSON ({str(exc)[:120]}); "
+            reason = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)[:120]
+            raise DataError(f"{name} line {line_number} is not valid JSON ({reason}); "
                             "fix or remove that line (JSON Lines needs one complete object per line).") from exc
         if not isinstance(records[-1], dict):
             raise DataError(f"{name} line {line_number} is not a JSON object; "
