@@ -173,17 +173,22 @@ class HybridRecommender(keras.Model):
 
     def _logit_mask(self):
         # Items never seen in training cannot be next-item targets there; keep them out of the softmax.
-        return (1.0 - self.item_trained) * NEG_INF
+        # Built in float32: under mixed precision -1e9 is -inf in float16 and 0 · -inf would be NaN.
+        trained = ops.cast(self.item_trained, "float32")
+        return ops.where(trained > 0.5, ops.zeros_like(trained), ops.full_like(trained, NEG_INF))
 
     def call(self, data, training=False):
         users, inputs = data["user"], data["inputs"]
         item_vectors = self.content_item_vectors(training=training)
         states = self.sequence_states(inputs, item_vectors, training=training)
         mask = self._logit_mask()
-        content = ops.einsum("bld,nd->bln", states, item_vectors) + self.content_bias + mask
+        f32 = "float32"  # logits, biases and the mask in float32 (mixed precision keeps them exact)
+        content = ops.cast(ops.einsum("bld,nd->bln", states, item_vectors), f32)
+        content = content + ops.cast(self.content_bias, f32) + mask
         u = self.user_embedding(users)
-        cf = ops.matmul(u, ops.transpose(self.item_embedding.embeddings)) + self.cf_bias + mask
-        return {"cf": ops.cast(cf, "float32"), "content": ops.cast(content, "float32")}
+        cf = ops.cast(ops.matmul(u, ops.transpose(self.item_embedding.embeddings)), f32)
+        cf = cf + ops.cast(self.cf_bias, f32) + mask
+        return {"cf": cf, "content": content}
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Sum of the two weighted next-item cross-entropies (CF and content)."""

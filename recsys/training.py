@@ -173,12 +173,13 @@ class _ArrayBatches(keras.utils.PyDataset):
         self.order = self.rng.permutation(self.n)
 
 
-def build_model(*, n_users, n_items, vectorizer, encoder, config: TrainConfig, gpu: bool) -> HybridRecommender:
-    """Builds the model under a lock with the run's seed (and mixed precision on a GPU)."""
+def build_model(*, n_users, n_items, vectorizer, encoder, config: TrainConfig,
+                mixed_precision: bool = False) -> HybridRecommender:
+    """Builds the model under a lock with the run's seed (mixed float16 compute when asked; logits stay float32)."""
     with _BUILD_LOCK:
         keras.utils.set_random_seed(config.seed)
         previous = keras.config.dtype_policy()
-        if gpu:
+        if mixed_precision:
             keras.config.set_dtype_policy("mixed_float16")
         try:
             model = HybridRecommender(
@@ -314,6 +315,7 @@ def fit_hybrid(
     progress: ProgressFn | None = None,
     cancel: threading.Event | None = None,
     strategy=None,
+    precision: str = "auto",
 ) -> TrainedModel:
     """Trains the hybrid model on `events` and returns it with its serving vectors.
 
@@ -328,6 +330,7 @@ def fit_hybrid(
         cancel: when set, training stops after the current batch and `TrainingCancelled` is raised.
         strategy: a `tf.distribute` strategy (see recsys.distributed); None = the default device
             (TensorFlow places work on a GPU by itself when it sees one).
+        precision: "auto" (mixed float16 on a GPU, float32 on a CPU), "mixed" or "float32".
     """
     t0 = time.perf_counter()
     n_items = len(items)
@@ -344,14 +347,17 @@ def fit_hybrid(
     windows = training_windows(events, seq_len=config.seq_len, weights=event_weights(events, config))
     if len(windows["user"]) == 0:
         raise ValueError("every user has a single event: the sequence model needs at least two events per user")
+    if precision not in ("auto", "mixed", "float32"):
+        raise ValueError(f"precision must be 'auto', 'mixed' or 'float32', got {precision!r}")
     gpu = device["kind"] == "GPU"
+    mixed = precision == "mixed" or (precision == "auto" and gpu)
     replicas = 1
     scope = contextlib.nullcontext()
     if strategy is not None:
         scope, replicas = strategy.scope(), strategy.num_replicas_in_sync
     with scope:
         model = build_model(n_users=n_users, n_items=n_items, vectorizer=vectorizer, encoder=encoder,
-                            config=config, gpu=gpu)
+                            config=config, mixed_precision=mixed)
         model.set_item_features(features, trained_mask)
         model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr, clipnorm=5.0), jit_compile=False)
     # The global batch grows with the replicas (and on a GPU) so each device keeps a useful share.
@@ -363,7 +369,12 @@ def fit_hybrid(
         validation.sequences_full[validation.users] = validation.sequences
     monitor = _TrainingMonitor(config=config, steps=steps, validation=validation, n_items=n_items,
                                progress=progress, cancel=cancel, fixed_alpha=config.alpha)
-    model.fit(pipeline, epochs=config.epochs, verbose=0, callbacks=[monitor], shuffle=False)
+    if strategy is None:
+        model.fit(pipeline, epochs=config.epochs, verbose=0, callbacks=[monitor], shuffle=False)
+    else:  # Keras 3's fit cannot train this model under tf.distribute (see recsys.distributed)
+        from recsys.distributed import fit_with_strategy
+
+        fit_with_strategy(model, pipeline, strategy=strategy, epochs=config.epochs, callbacks=[monitor])
     if monitor.cancelled:
         raise TrainingCancelled("training was cancelled")
     if progress:

@@ -161,3 +161,14 @@ def test_incomplete_run_folder_is_never_served(tmp_path, run):
     assert store.list_runs() == []
     with pytest.raises(Exception, match="incomplete"):
         load_run(broken)
+
+
+def test_mixed_precision_path_trains_on_cpu(dataset):
+    """The GPU code path (mixed float16 compute, float32 logits and loss) runs here on the CPU."""
+    from recsys.training import fit_hybrid
+
+    trained = fit_hybrid(dataset.events, dataset.items, n_users=dataset.n_users,
+                         config=TrainConfig(**{**TINY, "epochs": 2}), precision="mixed")
+    assert trained.model.lstm.compute_dtype == "float16"
+    assert np.isfinite(trained.history[-1]["loss"])
+    assert trained.vectors.seq_user.dtype == np.float32 and np.isfinite(trained.vectors.seq_user).all()
