@@ -871,7 +871,9 @@ def _clean_rows(raw: RawTable, roles: dict, user_codes: np.ndarray, item_codes: 
     for reason, entry in dropped.items():
         if reason != "malformed_row":
             warnings_.append(f"dropped {entry['count']} {_DROP_EXPLANATIONS[reason]}; e.g. rows {entry['examples']}")
-    return _CleanRows(kept=kept, ratings=ratings[kept], seconds=seconds[kept], dropped=dropped, roles=roles,
+    if len(kept) < n_rows:  # the common all-rows-kept case needs no copies
+        ratings, seconds = ratings[kept], seconds[kept]
+    return _CleanRows(kept=kept, ratings=ratings, seconds=seconds, dropped=dropped, roles=roles,
                       time_unit=time_unit, warnings=warnings_)
 
 
@@ -949,8 +951,10 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     item_codes, item_values = _id_codes(table.column(roles["item"]), role="item", column_name=roles["item"], name=name)
     clean = _clean_rows(raw, roles, user_codes, item_codes, name=name)
     roles, kept = clean.roles, clean.kept
-    users, user_ids = _encode_present(user_codes[kept], user_values)
-    items, interacted_ids = _encode_present(item_codes[kept], item_values)
+    if len(kept) < n_rows:
+        user_codes, item_codes = user_codes[kept], item_codes[kept]
+    users, user_ids = _encode_present(user_codes, user_values)
+    items, interacted_ids = _encode_present(item_codes, item_values)
     if len(user_ids) < 2:
         raise DataError(f"{name}: only one user ({user_ids[0]!r}) is left after cleaning; a recommender needs "
                         "events from at least 2 users - check the user column (user_col=).")
