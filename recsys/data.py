@@ -822,7 +822,8 @@ def _clean_rows(raw: RawTable, roles: dict, user_codes: np.ndarray, item_codes: 
     warnings_: list = list(raw.warnings)
 
     def flag(reason: str, mask: np.ndarray) -> None:
-        reasons[(reasons == 0) & mask] = DROP_REASONS.index(reason)
+        if mask.any():
+            reasons[(reasons == 0) & mask] = DROP_REASONS.index(reason)
 
     if raw.info.get("format") == "delimited" and raw.info.get("has_header"):
         header = pc.and_(pc.equal(table.column(roles["user"]), roles["user"]),
