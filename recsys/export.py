@@ -13,10 +13,14 @@ _NUMBER = re.compile(r"^[+-]?(\d+(\.\d*)?|\.\d+)([eE][+-]?\d+)?$")
 def neutralise_cell(value):
     """Prefixes a text cell that a spreadsheet would run as a formula with an apostrophe.
 
-    Plain numbers such as "-3" or "+1.5" are left alone.
+    Plain numbers such as "-3" or "+1.5" are left alone. Carriage returns inside a cell become line
+    feeds: CSV writers quote a cell holding a line feed but not one holding a bare CR, which a
+    spreadsheet reads as a row break, so "x<CR>=1+1" would start a new row with a formula.
     """
     if isinstance(value, str) and value.startswith(_FORMULA_START) and not _NUMBER.match(value):
-        return "'" + value
+        value = "'" + value
+    if isinstance(value, str) and "\r" in value:
+        value = value.replace("\r\n", "\n").replace("\r", "\n")
     return value
 
 

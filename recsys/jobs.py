@@ -95,9 +95,14 @@ class JobRegistry:
     def submit_evaluation(self, dataset, config: TrainConfig, *, k: int = 10) -> TrainingJob:
         """Runs `evaluate_dataset` in the background; results are kept under `<store>/evaluations/`."""
         import json
+        import operator
 
         from recsys.evaluate import evaluate_dataset
         from recsys.training import Progress, TrainingCancelled
+
+        k = operator.index(k)  # an int (TypeError otherwise): it is part of the cache file name
+        if k < 1:
+            raise ValueError(f"k must be at least 1, got {k}")
 
         key = "eval-" + run_key(dataset.fingerprint(), config) + f"-k{k}"
         path = self.store.root / "evaluations" / f"{key}.json"

@@ -69,6 +69,9 @@ def write_run(path, *, trained, dataset, config: TrainConfig, events: pd.DataFra
     Raises RunStoreError with the folder and the reason (no space, no permission …).
     """
     path = Path(path)
+    if path.exists() and not _replaceable(path):  # never swap away a user's file or folder (--run-dir typo)
+        raise RunStoreError(f"could not write the run to {path}: it exists and is not a run folder. "
+                            "Choose a new or empty folder (RECSYS_RUNS_DIR / --run-dir).")
     tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -101,14 +104,26 @@ def write_run(path, *, trained, dataset, config: TrainConfig, events: pd.DataFra
             os.replace(tmp, path)
             shutil.rmtree(old, ignore_errors=True)
             return path
-        os.replace(tmp, path)
+        try:
+            os.replace(tmp, path)
+        except OSError:
+            if is_complete(path) and _stored_run_id(path) == key:  # another process finished it meanwhile
+                shutil.rmtree(tmp, ignore_errors=True)
+                return path
+            raise
         return path
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = {28: "the disk is full", 13: "permission denied", 30: "the file system is read-only"}.get(
-            e.errno, e.strerror or str(e))
+        reason = {28: "the disk is full", 13: "permission denied", 30: "the file system is read-only",
+                  17: "a part of that path is a file, not a folder", 20: "a part of that path is a file, not a folder"
+                  }.get(e.errno, e.strerror or str(e))
         raise RunStoreError(f"could not write the run to {path}: {reason}. "
                             "Free some space or choose a writable run folder (RECSYS_RUNS_DIR / --run-dir).") from e
+
+
+def _replaceable(path: Path) -> bool:
+    """An existing folder write_run may replace: empty, or a (possibly incomplete) run folder."""
+    return path.is_dir() and (is_complete(path) or (path / "config.json").is_file() or not any(path.iterdir()))
 
 
 def _stored_run_id(path: Path) -> str | None:
@@ -212,7 +227,7 @@ class RunStore:
 
     def path_for(self, run_id: str) -> Path:
         """The folder of a run id; ids that are not plain hex hashes are refused (no path traversal)."""
-        if not isinstance(run_id, str) or not _RUN_ID.match(run_id):
+        if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):  # fullmatch: no trailing newline
             raise RunStoreError(f"invalid run id {run_id!r}: run ids are hexadecimal hashes")
         path = (self.root / run_id).resolve()
         if path.parent != self.root.resolve():

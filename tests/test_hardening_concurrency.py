@@ -1,0 +1,211 @@
+"""Issue #6, point 3: concurrent training requests.
+
+Different configs submitted together train side by side, each into its own run (real TensorFlow,
+1 epoch, TINY). Identical requests share one job and train once; two registries (two app
+processes) on one store end with one complete run that both can load. The sharing tests replace
+`fit_hybrid` by a stand-in that blocks until released, so "at the same time" is guaranteed by an
+event, not by timing; everything around it (registry, train_run, write_run, load_run) is real.
+"""
+
+from __future__ import annotations
+
+import threading
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+
+import recsys.store
+import recsys.training
+from planted import TINY, planted_dataset
+from recsys.config import TrainConfig
+from recsys.jobs import JobRegistry
+from recsys.serving import ServingVectors
+from recsys.store import RunStore, load_run, run_key, write_run
+from recsys.training import Progress
+
+WAIT_S = 300  # only a guard against a hang; no assertion depends on time
+
+
+@pytest.fixture(scope="module")
+def dataset():
+    return planted_dataset()
+
+
+class _FileModel:
+    def save(self, path):
+        with open(path, "wb") as handle:
+            handle.write(b"stand-in model")
+
+
+def fake_trained(ds, *, seed=0, dim=4):
+    """What `fit_hybrid` returns, without TensorFlow: seeded random vectors of the right shapes."""
+    rng = np.random.default_rng(seed)
+
+    def table(*shape):
+        return rng.standard_normal(shape).astype(np.float32)
+
+    vectors = ServingVectors(cf_user=table(ds.n_users, dim), cf_item=table(ds.n_items, dim), cf_bias=table(ds.n_items),
+                             seq_user=table(ds.n_users, dim), content_item=table(ds.n_items, dim),
+                             content_bias=table(ds.n_items))
+    config = SimpleNamespace(get_config=lambda: {"stand_in": True})
+    return SimpleNamespace(model=_FileModel(), vectorizer=config, category_encoder=config, vectors=vectors,
+                           history=[{"epoch": 1, "loss": 1.0, "val_ndcg@10": 0.1, "seconds": 0.0}], best_epoch=1,
+                           validation={"alpha_sweep": {"0.5": 0.1}, "best_alpha": 0.5, "ndcg@10": 0.1},
+                           train_seconds=0.0, device={"kind": "CPU", "name": "stand-in", "count": 0})
+
+
+class FakeFit:
+    """Stands in for `recsys.training.fit_hybrid`: counts calls, reports 'preparing', waits for `release`."""
+
+    def __init__(self, ds, *, blocking=True):
+        self.ds, self.calls, self.release = ds, [], threading.Event()
+        self.lock = threading.Lock()
+        if not blocking:
+            self.release.set()
+
+    def __call__(self, events, items, *, n_users, config, progress=None, **_):
+        with self.lock:
+            self.calls.append(config)
+            seed = len(self.calls)
+        if progress:
+            progress(Progress(phase="preparing", epochs=config.epochs))
+        assert self.release.wait(WAIT_S), "the test never released training"
+        return fake_trained(self.ds, seed=seed)
+
+
+def _submit_together(submitters) -> list:
+    """Calls every `submit()` from its own thread, all released at once by a barrier; returns the jobs."""
+    barrier = threading.Barrier(len(submitters))
+    results = [None] * len(submitters)
+
+    def go(i, fn):
+        barrier.wait(WAIT_S)
+        results[i] = fn()
+
+    threads = [threading.Thread(target=go, args=(i, fn)) for i, fn in enumerate(submitters)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(WAIT_S)
+    assert all(r is not None for r in results)
+    return results
+
+
+def _finished(job):
+    assert job.wait(WAIT_S), f"job {job.key} still {job.status}"
+    assert job.status == "done", f"job {job.key} {job.status}: {job.error}"
+    return load_run(job.run_path)
+
+
+def _visible(root):
+    return sorted(p.name for p in root.iterdir() if not p.name.startswith("."))
+
+
+def _hidden(root):
+    return sorted(p.name for p in root.iterdir() if p.name.startswith("."))
+
+
+# ----------------------------------------------------------------------------------- real, side by side
+
+
+def test_two_different_configs_submitted_together_each_get_their_own_run(dataset, tmp_path):
+    store = RunStore(tmp_path / "runs")
+    registry = JobRegistry(store)
+    configs = [TrainConfig(**{**TINY, "epochs": 1, "dim": 8, "seed": 1}),
+               TrainConfig(**{**TINY, "epochs": 1, "dim": 12, "seed": 2, "alpha": 0.3})]
+    jobs = _submit_together([lambda c=c: registry.submit(dataset, c) for c in configs])
+    assert jobs[0] is not jobs[1] and jobs[0].key != jobs[1].key
+    for job, config in zip(jobs, configs):
+        run = _finished(job)
+        assert job.key == run.run_id == run_key(dataset.fingerprint(), config)
+        assert {k: v for k, v in run.config.items() if k != "run_id"} == config.to_dict()
+        assert run.train_config() == config
+        assert run.vectors.cf_user.shape == (dataset.n_users, config.dim)
+        assert run.vectors.content_item.shape == (dataset.n_items, config.dim)
+        assert job.progress.phase == "done" and job.config is config
+    assert load_run(jobs[1].run_path).default_alpha == 0.3
+    assert sorted(r["run_id"] for r in store.list_runs()) == sorted(j.key for j in jobs)
+    assert _hidden(store.root) == []  # no temporary folder left behind
+
+
+# ------------------------------------------------------------------------------------ shared, one train
+
+
+def test_same_data_and_config_submitted_together_train_once_and_share_the_job(dataset, tmp_path, monkeypatch):
+    fit = FakeFit(dataset)
+    monkeypatch.setattr(recsys.training, "fit_hybrid", fit)
+    store = RunStore(tmp_path / "runs")
+    registry = JobRegistry(store)
+    config = TrainConfig(**{**TINY, "epochs": 1})
+    jobs = _submit_together([lambda: registry.submit(dataset, config) for _ in range(6)])
+    assert all(job is jobs[0] for job in jobs)  # one job object for every caller
+    assert jobs[0].active  # still training: every submission arrived while it ran
+    fit.release.set()
+    run = _finished(jobs[0])
+    assert len(fit.calls) == 1  # trained once
+    assert run.path == store.path_for(run_key(dataset.fingerprint(), config))
+    assert _visible(store.root) == [run.run_id] and _hidden(store.root) == []
+    again = registry.submit(dataset, config)  # after it finished: the stored run, no training
+    assert again is jobs[0] and again.status == "done" and len(fit.calls) == 1
+    assert [job.key for job in registry.jobs()] == [run.run_id]
+
+
+def test_a_second_registry_after_the_first_finished_reuses_the_stored_run(dataset, tmp_path, monkeypatch):
+    fit = FakeFit(dataset, blocking=False)
+    monkeypatch.setattr(recsys.training, "fit_hybrid", fit)
+    store_root = tmp_path / "runs"
+    config = TrainConfig(**{**TINY, "epochs": 1})
+    first = _finished(JobRegistry(RunStore(store_root)).submit(dataset, config))
+    job = JobRegistry(RunStore(store_root)).submit(dataset, config)  # another app process, later
+    assert job.status == "done" and job.run_path == str(first.path)
+    assert len(fit.calls) == 1
+
+
+class _RaceOs:
+    """`os` for recsys.store whose `replace` of a finished temporary folder waits until both writers are
+    about to rename: both have checked that the run folder does not exist yet (the worst interleaving)."""
+
+    def __init__(self, parties):
+        import os
+
+        self._os, self.barrier = os, threading.Barrier(parties, timeout=WAIT_S)
+
+    def replace(self, src, dst):
+        if str(src).rsplit("/", 1)[-1].startswith(".tmp-"):
+            self.barrier.wait()
+        return self._os.replace(src, dst)
+
+    def __getattr__(self, name):
+        return getattr(self._os, name)
+
+
+def test_two_registries_racing_for_the_same_run_end_with_one_complete_folder(dataset, tmp_path, monkeypatch):
+    fit = FakeFit(dataset, blocking=False)
+    monkeypatch.setattr(recsys.training, "fit_hybrid", fit)
+    monkeypatch.setattr(recsys.store, "os", _RaceOs(2))
+    store_root = tmp_path / "runs"
+    config = TrainConfig(**{**TINY, "epochs": 1})
+    registries = [JobRegistry(RunStore(store_root)), JobRegistry(RunStore(store_root))]
+    jobs = _submit_together([lambda r=r: r.submit(dataset, config) for r in registries])
+    runs = [_finished(job) for job in jobs]  # both finish: neither sees an error
+    assert len(fit.calls) == 2  # separate processes cannot share a job, so each trained
+    assert jobs[0].run_path == jobs[1].run_path
+    key = run_key(dataset.fingerprint(), config)
+    assert _visible(store_root) == [key] and _hidden(store_root) == []
+    stored = load_run(store_root / key)
+    for run in runs:  # both load the one folder that was kept
+        np.testing.assert_array_equal(run.vectors.cf_user, stored.vectors.cf_user)
+    assert [r["run_id"] for r in RunStore(store_root).list_runs()] == [key]
+
+
+def test_write_run_keeps_the_first_complete_run(dataset, tmp_path):
+    config = TrainConfig(**{**TINY, "epochs": 1})
+    key = run_key(dataset.fingerprint(), config)
+    path = tmp_path / "runs" / key
+    kwargs = dict(dataset=dataset, config=config, events=dataset.events, metrics={}, key=key)
+    write_run(path, trained=fake_trained(dataset, seed=1), **kwargs)
+    first = np.array(load_run(path).vectors.cf_user)
+    assert write_run(path, trained=fake_trained(dataset, seed=2), **kwargs) == path
+    np.testing.assert_array_equal(load_run(path).vectors.cf_user, first)
+    assert _visible(path.parent) == [key] and _hidden(path.parent) == []
