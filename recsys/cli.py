@@ -83,8 +83,10 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--interactions", required=True, help="interactions file")
     s.add_argument("--items", help="optional item metadata file")
     s.add_argument("--run-dir", required=True, help="folder the run is written to")
-    s.add_argument("--strategy", choices=["auto", "none"], default="auto",
-                   help="device strategy: auto uses a GPU when TensorFlow sees one")
+    s.add_argument("--strategy", choices=["auto", "mirrored", "multiworker", "none"], default="auto",
+                   help="auto: this machine's GPU(s) when present (MirroredStrategy if >1), else the CPU; "
+                        "mirrored: MirroredStrategy over the visible GPUs; multiworker: several machines, "
+                        "MultiWorkerMirroredStrategy from TF_CONFIG (see docs/cluster.md); none: default device")
     s.add_argument("--quiet", action="store_true", help="no progress bar")
     _add_columns(s)
     _add_model(s)
@@ -174,19 +176,53 @@ def _import_tensorflow_quietly():
         os.close(devnull)
 
 
+def _make_strategy(name, *, check_only=False):
+    """The tf.distribute strategy (None = default device) and whether this process writes the run.
+
+    `check_only` validates the choice and TF_CONFIG without TensorFlow. The strategy itself is made
+    before any other TensorFlow op: MultiWorkerMirroredStrategy must be created first in a process.
+    """
+    from recsys.distributed import DistributedConfigError, check_strategy, make_strategy
+
+    try:
+        if check_only:
+            return check_strategy(name)
+        if name != "none":
+            _import_tensorflow_quietly()
+        return make_strategy(name)
+    except DistributedConfigError as e:
+        raise UsageError(str(e)) from e
+
+
 def cmd_train(args):
     config = _config(args)
+    _make_strategy(args.strategy, check_only=True)
     ds = _load(args)
+    strategy, is_chief = _make_strategy(args.strategy)  # no TensorFlow op has run yet (pandas only so far)
     _import_tensorflow_quietly()
     from recsys.training import device_info, train_run
 
     bar = ProgressBar(enabled=not args.quiet)
     if not args.quiet:
         dev = device_info()
-        print(f"training on {dev['name']} ({dev['kind']}); {ds.report.get('n_interactions')} events, "
+        replicas = f", {strategy.num_replicas_in_sync} replicas" if strategy is not None else ""
+        print(f"training on {dev['name']} ({dev['kind']}{replicas}); {ds.report.get('n_interactions')} events, "
               f"{ds.n_users} users, {ds.n_items} items", file=sys.stderr)
-    run = train_run(ds, config, run_dir=args.run_dir, progress=bar)
+    if args.strategy == "multiworker":
+        from recsys.distributed import ClusterTrainingError, train_on_cluster
+
+        try:
+            run = train_on_cluster(ds, config, run_dir=args.run_dir, progress=bar, strategy=strategy,
+                                   is_chief=is_chief)
+        except ClusterTrainingError as e:
+            print(("\n" if not args.quiet else "") + f"error: {e}", file=sys.stderr)
+            raise SystemExit(1) from e
+    else:
+        run = train_run(ds, config, run_dir=args.run_dir, progress=bar, strategy=strategy, is_chief=is_chief)
     bar.stream.write("\n") if not args.quiet else None
+    if run is None:  # a non-chief worker of a cluster: the chief wrote the run
+        print(json.dumps({"run_dir": None, "chief": False}))
+        return
     v = run.metrics.get("validation", {})
     print(json.dumps({"run_dir": str(run.path), "run_id": run.run_id, "best_alpha": v.get("best_alpha"),
                       "val_ndcg@10": v.get("ndcg@10"), "train_seconds": run.metrics.get("train_seconds")}))
