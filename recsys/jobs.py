@@ -10,6 +10,7 @@ from __future__ import annotations
 import threading
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
 
 from recsys.config import TrainConfig
@@ -126,7 +127,7 @@ class JobRegistry:
                     result = evaluate_dataset(dataset, config, k=k, cancel=job.cancel_event,
                                               progress=lambda p: setattr(job, "progress", p))
                     path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_suffix(".tmp")
+                    tmp = path.with_name(f"{path.stem}-{uuid.uuid4().hex[:8]}.tmp")  # own file per writer
                     tmp.write_text(json.dumps(result, default=str))
                     tmp.replace(path)
                     job.result = json.loads(path.read_text())

@@ -246,8 +246,8 @@ class RunStore:
         if not self.root.is_dir():
             return out
         for path in self.root.iterdir():
-            if path.name.startswith(".") or not path.is_dir() or not is_complete(path):
-                continue
+            if not _RUN_ID.fullmatch(path.name) or not path.is_dir() or not is_complete(path):
+                continue  # hidden temporary folders, and names `load` would refuse (a folder copied in by hand)
             try:
                 config = json.loads((path / "config.json").read_text())
                 fp = json.loads((path / "fingerprint.json").read_text())

@@ -209,3 +209,31 @@ def test_write_run_keeps_the_first_complete_run(dataset, tmp_path):
     assert write_run(path, trained=fake_trained(dataset, seed=2), **kwargs) == path
     np.testing.assert_array_equal(load_run(path).vectors.cf_user, first)
     assert _visible(path.parent) == [key] and _hidden(path.parent) == []
+
+
+def test_two_registries_finishing_the_same_evaluation_together_both_succeed(dataset, tmp_path, monkeypatch):
+    import pathlib
+
+    import recsys.evaluate
+
+    calls = []
+    monkeypatch.setattr(recsys.evaluate, "evaluate_dataset",
+                        lambda ds, config, *, k, **_: calls.append(k) or {"alpha": 0.5, "model": {"NDCG@10": 0.25}})
+    barrier = threading.Barrier(2, timeout=WAIT_S)
+    real_replace = pathlib.Path.replace
+
+    def replace(self, target):  # both have written their result file before either moves it into place
+        if self.name.endswith(".tmp"):
+            barrier.wait()
+        return real_replace(self, target)
+
+    monkeypatch.setattr(pathlib.Path, "replace", replace)
+    store_root = tmp_path / "runs"
+    config = TrainConfig(**{**TINY, "epochs": 1})
+    registries = [JobRegistry(RunStore(store_root)), JobRegistry(RunStore(store_root))]
+    jobs = _submit_together([lambda r=r: r.submit_evaluation(dataset, config, k=10) for r in registries])
+    for job in jobs:
+        assert job.wait(WAIT_S) and job.status == "done", f"{job.status}: {job.error}"
+        assert job.result == {"alpha": 0.5, "model": {"NDCG@10": 0.25}}
+    assert calls == [10, 10]
+    assert [p.suffix for p in (store_root / "evaluations").iterdir()] == [".json"]  # no temporary file left

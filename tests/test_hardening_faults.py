@@ -185,6 +185,15 @@ def test_kill_while_writing_the_run_leaves_only_a_hidden_temporary_folder(scene)
     _assert_previous_run_intact(scene)
 
 
+def test_a_complete_run_copied_in_under_a_name_that_is_no_run_id_is_not_listed(scene, tmp_path):
+    store_root = tmp_path / "runs"
+    store_root.mkdir()
+    shutil.copytree(scene.previous.path, store_root / "my best run")
+    shutil.copytree(scene.previous.path, store_root / scene.previous.run_id)
+    store = RunStore(store_root)  # listing only what `load` accepts keeps the run picker from failing
+    assert [r["run_id"] for r in store.list_runs()] == [scene.previous.run_id]
+
+
 def test_a_run_folder_without_its_complete_marker_is_neither_listed_nor_loaded(scene, tmp_path):
     store_root = tmp_path / "runs"
     store_root.mkdir()
@@ -240,6 +249,8 @@ def test_after_a_restart_every_completed_run_is_listed_and_served_without_traini
     listed = {r["run_id"]: r for r in store.list_runs()}
     assert set(listed) == {scene.previous.run_id, other_path.name}
     assert listed[scene.previous.run_id]["seed"] == 4 and listed[other_path.name]["seed"] == 5
+    for run_id in listed:  # every listed run can be opened by its id
+        assert store.load(run_id).run_id == run_id
     registry = JobRegistry(store)
     for config, path in ((PREVIOUS, scene.previous.path), (other, other_path)):
         job = registry.submit(scene.dataset, config)
