@@ -814,8 +814,11 @@ class _CleanRows:
 
 
 def _clean_rows(raw: RawTable, roles: dict, user_codes: np.ndarray, item_codes: np.ndarray, *,
-                name: str) -> _CleanRows:
-    """Apply the drop rules of `DROP_REASONS` in order; each dropped row is counted under its first reason."""
+                name: str, allow_empty: bool = False) -> _CleanRows:
+    """Apply the drop rules of `DROP_REASONS` in order; each dropped row is counted under its first reason.
+
+    `allow_empty` lets a chunk of a streamed file (recsys.ingest) lose every row without an error.
+    """
     table = raw.table
     n_rows = table.num_rows
     reasons = np.zeros(n_rows, dtype=np.int8)
@@ -864,7 +867,7 @@ def _clean_rows(raw: RawTable, roles: dict, user_codes: np.ndarray, item_codes: 
         seconds = raw.data_rows(np.arange(n_rows)) - 1
     dropped = _drop_report(reasons, raw)
     kept = np.flatnonzero(reasons == 0)
-    if len(kept) == 0:
+    if len(kept) == 0 and not allow_empty:
         counts = ", ".join(f"{reason} {entry['count']}" for reason, entry in dropped.items())
         raise DataError(f"{name}: no usable rows left after cleaning ({n_rows + len(raw.skipped_rows)} read; "
                         f"dropped: {counts}); fix those rows or choose other columns with "

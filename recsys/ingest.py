@@ -1,0 +1,599 @@
+"""Interaction files bigger than memory is comfortable with: streamed into user-sorted Parquet shards.
+
+`ingest_to_shards` reads a CSV/TSV/JSON Lines/Parquet file (plain or gzip) block by block, with the
+sniffing, column detection, id normalisation, timestamp parsing and drop rules of `recsys.data`, and
+keeps only compact arrays per kept event (user/item int32, rating float32, timestamp int64, 20 bytes)
+plus one dictionary per id kind: never a frame of id strings for all rows. It then numbers ids exactly
+as `load_dataset` does (natural order), sorts by (user, timestamp, file row) and writes:
+
+    events-00000.parquet ...  user, item, rating, timestamp; user-sorted, each shard holds whole users
+    users.parquet             user, user_id (the original ids as text)
+    items.parquet             item_id, title, text, categories, n_events (metadata when an items file is given)
+    report.json               the `Dataset.report` keys (dropped rows with counts and examples, ...)
+    manifest.json             written last: shard list, sizes, fingerprint (== load_dataset's fingerprint)
+
+`ShardedEvents` reads a shard folder one shard at a time and is Dataset-like enough to name a run;
+`load_sharded_dataset` turns small shard folders back into a `Dataset`.
+
+Streaming training (`train_sharded`) cuts next-item windows shard by shard (shards hold whole users,
+so the cut is the same as on the whole data), writes them as Parquet window shards and feeds them to
+Keras through `tf.data` (`WindowShards.pipeline`): the window set never sits in memory.
+
+Example:
+    >>> ingest_to_shards("events-20M.csv", "shards/")        # doctest: +SKIP
+    >>> train_sharded("shards/", TrainConfig(), run_dir="runs/big")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from recsys.data import (_DROP_EXPLANATIONS, _KNOWN_NAMES, DROP_REASONS, QUANTITY_NAMES, DataError, Dataset,
+                         _catalogue, _clean_rows, _event_order, _event_roles, _format_label, _headerless_roles,
+                         _id_codes, _iso, _natural_order, _norm, load_item_metadata)
+from recsys.formats import RawTable, display_name, read_delimited, read_json, sniff_layout, to_utf8
+
+__all__ = ["ingest_to_shards", "ShardedEvents", "load_sharded_dataset", "WindowShards", "build_window_shards",
+           "train_sharded", "MANIFEST", "DEFAULT_SHARD_EVENTS"]
+
+MANIFEST = "manifest.json"
+DEFAULT_SHARD_EVENTS = 1_000_000
+"""Target events per shard; a shard ends at the first user boundary after it."""
+_SHARD_FORMAT = "recsys-shards/1"
+_EVENT_COLUMNS = ("user", "item", "rating", "timestamp")
+_EXAMPLES = 5
+_SAMPLE_BYTES = 1 << 20
+_COMMENTS = re.compile(rb"(?:[ \t]*(?:[#%][^\n]*)?\r?\n)+")
+
+
+# --------------------------------------------------------------------------------------------- reading
+
+
+@dataclass
+class _Chunk(RawTable):
+    """One parsed block of a streamed file; `data_rows` gives 1-based data-row numbers of the whole file."""
+
+    row_offset: int = 0
+    block_skipped: list = field(default_factory=list)
+
+    def data_rows(self, positions) -> np.ndarray:
+        return self.row_offset + RawTable(self.table, self.info, self.block_skipped).data_rows(positions)
+
+
+class _Blocks:
+    """Byte blocks of a (possibly gzip) file, each ending at a line end, read `block_bytes` at a time."""
+
+    def __init__(self, path: Path, *, gzip: bool, block_bytes: int):
+        self.stream = pa.input_stream(str(path), compression="gzip" if gzip else None)
+        self.block_bytes = max(int(block_bytes), 1024)
+        self.rest = b""
+
+    def __iter__(self):
+        try:
+            while True:
+                data = self.stream.read(self.block_bytes)
+                if not data:
+                    if self.rest.strip():
+                        yield self.rest
+                    return
+                data = self.rest + data
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    self.rest = data
+                    continue
+                self.rest = data[cut + 1:]
+                yield data[:cut + 1]
+        finally:
+            self.stream.close()
+
+
+def _open_error(label: str, exc: Exception) -> DataError:
+    message = " ".join(str(exc).split())[:160] or type(exc).__name__
+    return DataError(f"{label} could not be read ({type(exc).__name__}: {message}); check the path and that it is "
+                     "a CSV/TSV/JSON Lines/Parquet file (plain or .gz).")
+
+
+def _sniff(path: Path, label: str) -> dict:
+    """Container, format and (for text) the first decompressed bytes of a file."""
+    try:
+        with open(path, "rb") as handle:
+            magic = handle.read(4)
+    except OSError as exc:
+        raise DataError(f"{label} could not be opened ({exc.strerror or exc}); check the path.") from exc
+    if not magic.strip():
+        raise DataError(f"{label} is empty; choose a file with a header and data rows.")
+    if magic[:2] in (b"PK",):
+        raise DataError(f"{label} is a zip archive; streaming ingest reads plain or gzip files - unzip it first.")
+    if magic == b"PAR1":
+        return {"format": "parquet", "gzip": False, "sample": b""}
+    gzip = magic[:2] == b"\x1f\x8b"
+    try:
+        with pa.input_stream(str(path), compression="gzip" if gzip else None) as stream:
+            sample = stream.read(_SAMPLE_BYTES)
+    except (pa.ArrowException, OSError) as exc:
+        raise _open_error(label, exc) from exc
+    if sample[:4] == b"PAR1":
+        raise DataError(f"{label} is a gzip-compressed Parquet file; decompress it first (Parquet is compressed inside).")
+    if not sample.strip():
+        raise DataError(f"{label} is empty once decompressed; compress the real data file.")
+    first = sample.lstrip()[:1]
+    if first == b"[":
+        raise DataError(f"{label} is one JSON array; streaming ingest needs JSON Lines (one object per line) or CSV.")
+    return {"format": "jsonl" if first == b"{" else "delimited", "gzip": gzip, "sample": sample}
+
+
+def _chunks(path: Path, label: str, overrides: dict, *, chunk_rows: int, state: dict):
+    """Yield `_Chunk`s of at most about `chunk_rows` rows; fills `state` with roles, info and skipped rows."""
+    sniffed = _sniff(path, label)
+    state["skipped"], state["warnings"] = [], []
+    if sniffed["format"] == "parquet":
+        try:
+            parquet = pq.ParquetFile(str(path))
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"{label} could not be read as Parquet ({str(exc)[:160]}); write it again or export CSV.") from exc
+        columns = list(parquet.schema_arrow.names)
+        roles = _event_roles(columns, overrides, label)
+        include = list(dict.fromkeys(v for v in roles.values() if v is not None))
+        state.update(roles=roles, info={"format": "parquet", "delimiter": None, "has_header": True,
+                                        "container": None, "encoding": None})
+        offset = 0
+        for batch in parquet.iter_batches(batch_size=chunk_rows, columns=include):
+            table = pa.Table.from_batches([batch])
+            yield _Chunk(table=table, info=state["info"], row_offset=offset)
+            offset += table.num_rows
+        return
+    sample = sniffed["sample"]
+    cut = sample.rfind(b"\n")
+    head = sample[:cut + 1] if 0 < cut < len(sample) - 1 else sample
+    lines = max(head.count(b"\n"), 1)
+    block_bytes = max(int(len(head) / lines * chunk_rows), 4096)
+    container = "gzip" if sniffed["gzip"] else None
+    blocks = iter(_Blocks(path, gzip=sniffed["gzip"], block_bytes=block_bytes))
+    first = True
+    offset = 0
+    layout = None
+    encoding = None
+    for block in blocks:
+        if first:
+            block, encoding = to_utf8(block, name=label)
+            if block[:4].lower() == b"sep=" and b"\n" in block[:16]:
+                block = block[block.index(b"\n") + 1:]
+            comments = _COMMENTS.match(block)
+            n_comments = block[:comments.end()].count(b"\n") if comments else 0
+            if n_comments:
+                block = block[comments.end():]
+                state["warnings"].append(f"skipped {n_comments} leading comment or blank lines")
+            if not block.strip():
+                continue
+        else:
+            block, block_encoding = to_utf8(block, name=label)
+            if block_encoding == "latin-1":
+                encoding = "latin-1"
+        if sniffed["format"] == "jsonl":
+            raw = read_json(block, name=label)
+            if first:
+                state["roles"] = _event_roles(list(raw.table.column_names), overrides, label)
+                state["info"] = {"format": "jsonl", "delimiter": None, "has_header": True,
+                                 "container": container, "encoding": encoding}
+            missing = [c for c in state["roles"].values() if c is not None and c not in raw.table.column_names]
+            table = raw.table
+            for column in missing:
+                table = table.append_column(column, pa.nulls(table.num_rows, pa.string()))
+            first = False
+            yield _Chunk(table=table, info=state["info"], row_offset=offset)
+            offset += table.num_rows
+            continue
+        if first:
+            layout = sniff_layout(block, name=label, known_names=_KNOWN_NAMES)
+            if layout.header is not None:
+                names, defaults = layout.header, None
+            else:
+                names, defaults = _headerless_roles(layout)
+            roles = _event_roles(names, overrides, label, defaults)
+            include = list(dict.fromkeys(v for v in roles.values() if v is not None))
+            state.update(roles=roles, names=names, include=include, n_columns=layout.n_columns,
+                         info={"format": "delimited", "delimiter": layout.delimiter,
+                               "has_header": layout.header is not None, "container": container,
+                               "encoding": encoding})
+            block_layout = layout
+        else:
+            block_layout = type(layout)(layout.delimiter, None, layout.n_columns, [])
+        raw = read_delimited(block, block_layout, name=label, column_names=state["names"], include=state["include"])
+        first = False
+        state["skipped"].extend(offset + r for r in raw.skipped_rows)
+        yield _Chunk(table=raw.table, info=state["info"], row_offset=offset, block_skipped=list(raw.skipped_rows))
+        offset += raw.table.num_rows + len(raw.skipped_rows)
+    if first:
+        raise DataError(f"{label} holds no data rows; add interactions (one row per event).")
+    state["info"]["encoding"] = encoding
+    if encoding == "latin-1":
+        state["warnings"].append(f"{label} is not valid UTF-8; it was read as Latin-1")
+
+
+# --------------------------------------------------------------------------------------------- ingest
+
+
+class _IdDictionary:
+    """Original ids (normalised text) -> contiguous codes in order of first appearance; grows chunk by chunk."""
+
+    def __init__(self):
+        self.codes: dict = {}
+
+    def encode(self, codes: np.ndarray, values: np.ndarray) -> np.ndarray:
+        """Global codes for a chunk's factorised `codes` (indices into its unique `values`)."""
+        present = np.flatnonzero(np.bincount(codes, minlength=len(values)) > 0)
+        lookup = np.full(len(values), -1, dtype=np.int64)
+        table = self.codes
+        lookup[present] = [table.setdefault(v, len(table)) for v in values[present]]
+        return lookup[codes]
+
+    def natural_numbering(self) -> tuple[np.ndarray, np.ndarray]:
+        """(new index per global code, ids in natural order) - the numbering `load_dataset` gives."""
+        ids = np.array(list(self.codes), dtype=object)
+        order = _natural_order(ids)
+        rank = np.empty(len(ids), dtype=np.int64)
+        rank[order] = np.arange(len(ids))
+        return rank, ids[order]
+
+
+def _merge_drops(total: dict, dropped: dict) -> None:
+    for reason, entry in dropped.items():
+        slot = total.setdefault(reason, {"count": 0, "examples": []})
+        slot["count"] += int(entry["count"])
+        slot["examples"] = (slot["examples"] + [int(r) for r in entry["examples"]])[:_EXAMPLES]
+
+
+def _add_drop(total: dict, reason: str, rows: np.ndarray) -> None:
+    if len(rows):
+        _merge_drops(total, {reason: {"count": len(rows), "examples": rows[:_EXAMPLES].tolist()}})
+
+
+def _split_shards(users: np.ndarray, shard_events: int) -> list[tuple[int, int]]:
+    """[start, end) event ranges of about `shard_events` events that never split a user."""
+    n = len(users)
+    starts = np.flatnonzero(np.r_[True, users[1:] != users[:-1]]) if n else np.array([], dtype=np.int64)
+    bounds, position = [], 0
+    while position < n:
+        nxt = int(np.searchsorted(starts, position + max(int(shard_events), 1)))
+        end = int(starts[nxt]) if nxt < len(starts) else n
+        bounds.append((position, end))
+        position = end
+    return bounds
+
+
+def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, user_col: str | None = None,
+                     item_col: str | None = None, rating_col: str | None = None, time_col: str | None = None,
+                     chunk_rows: int = 2_000_000, shard_events: int = DEFAULT_SHARD_EVENTS,
+                     max_memory_mb: int | None = None) -> dict:
+    """Stream an interaction file into user-sorted Parquet shards, with the same cleaning as `load_dataset`.
+
+    Args:
+        source: path of a CSV/TSV (any delimiter `load_dataset` sniffs), JSON Lines or Parquet file, plain or gzip.
+        out_dir: folder for the shards (created; an earlier shard folder there is replaced).
+        items: optional item metadata file (read whole: catalogues are small); adds titles, texts, cold items.
+        name: data set name (default: the file name).
+        user_col, item_col, rating_col, time_col: explicit column names overriding auto-detection.
+        chunk_rows: rows parsed per chunk; the id strings of one chunk are all that is held at a time.
+        shard_events: target events per shard (shards end at user boundaries).
+        max_memory_mb: optional cap on a chunk's parsing memory; lowers `chunk_rows` to fit (about
+            200 bytes per row while a chunk is parsed and cleaned).
+
+    Returns:
+        The manifest (dict): name, fingerprint, n_events, n_users, n_items, shards [{path, n_events,
+        first_user, last_user}], has_timestamps, has_ratings. Ids, events and the report equal what
+        `load_dataset` gives for the same file, except that item titles come only from `items`.
+
+    Raises:
+        DataError: one line naming the file, the row/column and what to do.
+    """
+    path = Path(source)
+    label = name or display_name(path, None)
+    if not path.is_file():
+        raise DataError(f"{label}: file not found at {str(path)[:200]}; check the path.")
+    chunk_rows = max(int(chunk_rows), 1)
+    if max_memory_mb is not None:
+        chunk_rows = max(1000, min(chunk_rows, int(max_memory_mb) * (1 << 20) // 200))
+    overrides = {"user_col": user_col, "item_col": item_col, "rating_col": rating_col, "time_col": time_col}
+    metadata = load_item_metadata(items) if items is not None else None
+    users_dict, items_dict = _IdDictionary(), _IdDictionary()
+    parts: dict = {column: [] for column in _EVENT_COLUMNS}
+    dropped: dict = {}
+    units: list = []
+    state: dict = {}
+    rows_parsed = 0
+    role_lost: set = set()
+    try:
+        for chunk in _chunks(path, label, overrides, chunk_rows=chunk_rows, state=state):
+            roles = state["roles"]
+            table = chunk.table
+            rows_parsed += table.num_rows
+            if table.num_rows == 0:
+                continue
+            user_codes, user_values = _id_codes(table.column(roles["user"]), role="user",
+                                                column_name=roles["user"], name=label)
+            item_codes, item_values = _id_codes(table.column(roles["item"]), role="item",
+                                                column_name=roles["item"], name=label)
+            clean = _clean_rows(chunk, roles, user_codes, item_codes, name=label, allow_empty=True)
+            _merge_drops(dropped, clean.dropped)
+            kept = clean.kept
+            for role, reason in (("rating", "missing_rating"), ("timestamp", "missing_timestamp")):
+                if roles.get(role) is not None and clean.roles.get(role) is None:  # empty in this chunk only
+                    role_lost.add(role)
+                    _add_drop(dropped, reason, chunk.data_rows(kept))
+                    kept = kept[:0]
+            if clean.time_unit:
+                units.append(clean.time_unit)
+            if not len(kept):
+                continue
+            select = len(kept) < table.num_rows
+            parts["user"].append(users_dict.encode(user_codes[kept] if select else user_codes, user_values)
+                                 .astype(np.int32))
+            parts["item"].append(items_dict.encode(item_codes[kept] if select else item_codes, item_values)
+                                 .astype(np.int32))
+            n_kept = len(kept)
+            parts["rating"].append(clean.ratings[:n_kept].astype(np.float32))
+            parts["timestamp"].append(clean.seconds[:n_kept].astype(np.int64))
+            del chunk, table, clean, user_codes, item_codes, user_values, item_values
+    except DataError:
+        raise
+    except MemoryError as exc:
+        raise DataError(f"{label}: a chunk does not fit in memory; pass a smaller chunk_rows.") from exc
+    except Exception as exc:  # noqa: BLE001 - the loader promises DataError for every bad file
+        raise _open_error(label, exc) from exc
+
+    roles = state["roles"]
+    skipped = state["skipped"]
+    rows_read = rows_parsed + len(skipped)
+    n_kept = sum(len(p) for p in parts["user"])
+    report_drops: dict = {}
+    if skipped:
+        report_drops["malformed_row"] = {"count": len(skipped), "examples": [int(r) for r in skipped[:_EXAMPLES]]}
+    for reason in DROP_REASONS[1:]:
+        if reason in dropped:
+            report_drops[reason] = dropped[reason]
+    if n_kept == 0:
+        counts = ", ".join(f"{reason} {entry['count']}" for reason, entry in report_drops.items())
+        raise DataError(f"{label}: no usable rows left after cleaning ({rows_read} read; dropped: {counts}); fix "
+                        "those rows or choose other columns with user_col/item_col/rating_col/time_col.")
+    user_rank, user_ids = users_dict.natural_numbering()
+    item_rank, interacted_ids = items_dict.natural_numbering()
+    del users_dict, items_dict
+    if len(user_ids) < 2:
+        raise DataError(f"{label}: only one user ({user_ids[0]!r}) is left after cleaning; a recommender needs "
+                        "events from at least 2 users - check the user column (user_col=).")
+    if len(interacted_ids) < 2:
+        raise DataError(f"{label}: only one item ({interacted_ids[0]!r}) is left after cleaning; a recommender needs "
+                        "at least 2 items - check the item column (item_col=).")
+    users = user_rank[np.concatenate(parts.pop("user"))].astype(np.int32)
+    item_codes = item_rank[np.concatenate(parts.pop("item"))].astype(np.int32)
+    ratings = np.concatenate(parts.pop("rating"))
+    seconds = np.concatenate(parts.pop("timestamp"))
+    order = _event_order(users, seconds, len(user_ids))
+    if order is not None:
+        users, item_codes, ratings, seconds = users[order], item_codes[order], ratings[order], seconds[order]
+        del order
+
+    warnings_ = list(state["warnings"])
+    if skipped:
+        warnings_.insert(0, f"skipped {len(skipped)} rows with a wrong number of fields (expected "
+                            f"{state.get('n_columns')}); e.g. rows {skipped[:5]}")
+    for reason, entry in report_drops.items():
+        if reason != "malformed_row":
+            warnings_.append(f"dropped {entry['count']} {_DROP_EXPLANATIONS[reason]}; e.g. rows {entry['examples']}")
+    if role_lost:
+        warnings_.append(f"the {' and '.join(sorted(role_lost))} column was empty in a whole chunk of the file; "
+                         "those rows were dropped")
+    if len(set(units)) > 1:
+        warnings_.append(f"timestamps were read in different units in different parts of the file ({sorted(set(units))})")
+    text_roles = [roles[r] for r in ("title", "description", "categories") if roles.get(r)]
+    if text_roles:
+        warnings_.append(f"columns {text_roles} were not used for item texts when streaming; pass an items file")
+    catalog_ids, items_frame = _catalogue(None, {}, item_codes, None, interacted_ids, metadata, warnings_)
+    has_ratings, has_timestamps = roles.get("rating") is not None, roles.get("timestamp") is not None
+    events = pd.DataFrame({"user": users, "item": item_codes, "rating": ratings, "timestamp": seconds}, copy=False)
+    dataset = Dataset(events=events, items=items_frame, user_ids=np.asarray(user_ids, dtype=object),
+                      item_ids=np.asarray(catalog_ids, dtype=object), report={}, name=label,
+                      has_timestamps=has_timestamps, has_ratings=has_ratings)
+    dataset.report = _report(dataset, roles=roles, info=state["info"], rows_read=rows_read, dropped=report_drops,
+                             units=units, metadata=metadata, warnings_=warnings_, n_interacted=len(interacted_ids))
+    return _write_shards(dataset, Path(out_dir), shard_events=shard_events)
+
+
+def _report(dataset: Dataset, *, roles, info, rows_read, dropped, units, metadata, warnings_, n_interacted) -> dict:
+    """The `load_dataset` report for streamed events (same keys, same formulas)."""
+    events = dataset.events
+    users = events["user"].to_numpy()
+    items = events["item"].to_numpy()
+    seconds = events["timestamp"].to_numpy()
+    n_users = dataset.n_users
+    has_ratings, has_timestamps = dataset.has_ratings, dataset.has_timestamps
+    quantity = has_ratings and _norm(roles["rating"]) in QUANTITY_NAMES
+    per_user = np.bincount(users, minlength=n_users)
+    pair_keys = np.sort(users.astype(np.int64) * n_interacted + items)
+    n_pairs = int(1 + np.count_nonzero(pair_keys[1:] != pair_keys[:-1]))
+    del pair_keys
+    low, high = int(seconds.min()), int(seconds.max())
+    share_lt3 = float(np.mean(per_user < 3))
+    if not has_timestamps:
+        warnings_.append("no time column found: the file row order is used as event order")
+    if not has_ratings:
+        warnings_.append("no rating column found: every event has rating 1.0 (implicit feedback)")
+    if share_lt3 > 0.5:
+        warnings_.append(f"{share_lt3:.0%} of users have fewer than 3 events; leave-last-out evaluation "
+                         "will keep them in training only")
+    meta_report = metadata[1] if metadata is not None else None
+    if meta_report and meta_report.get("n_duplicate_ids"):
+        warnings_.append(f"item metadata has {meta_report['n_duplicate_ids']} duplicated item ids; "
+                         "the first row of each was used")
+    texts = dataset.items["text"].to_numpy(dtype=object)
+    ratings = events["rating"].to_numpy()
+    return {
+        "name": dataset.name,
+        "format": _format_label(info),
+        "format_details": {k: info.get(k) for k in ("format", "container", "delimiter", "has_header", "encoding")},
+        "columns": {k: v for k, v in roles.items() if v is not None},
+        "rows_read": int(rows_read),
+        "rows_kept": int(len(events)),
+        "dropped": dropped,
+        "n_interactions": int(len(events)),
+        "n_users": int(n_users),
+        "n_items": int(n_interacted),
+        "n_catalog_items": int(dataset.n_items),
+        "n_cold_items": int(dataset.n_items - n_interacted),
+        "density": float(n_pairs / (n_users * n_interacted)),
+        "n_duplicate_events": int(len(events) - n_pairs),
+        "min_events_per_user": int(per_user.min()),
+        "median_events_per_user": float(np.median(per_user)),
+        "share_users_under_3_events": share_lt3,
+        "has_timestamps": bool(has_timestamps),
+        "timestamp_unit": units[0] if units else None,
+        "first_event": _iso(low) if has_timestamps else None,
+        "last_event": _iso(high) if has_timestamps else None,
+        "time_span_days": round((high - low) / 86400, 3) if has_timestamps else None,
+        "has_ratings": bool(has_ratings),
+        "rating_kind": "quantity" if quantity else "explicit" if has_ratings else "implicit",
+        "rating_min": float(ratings.min()),
+        "rating_max": float(ratings.max()),
+        "n_items_with_text": int(np.count_nonzero(texts != "")),
+        "n_items_with_categories": int(sum(1 for c in dataset.items["categories"] if c)),
+        "metadata": meta_report,
+        "warnings": warnings_,
+        "streamed": True,
+    }
+
+
+def _write_json(path: Path, obj) -> None:
+    path.write_text(json.dumps(obj, indent=2, default=lambda o: o.item() if isinstance(o, np.generic) else str(o)))
+
+
+def _write_shards(dataset: Dataset, out: Path, *, shard_events: int) -> dict:
+    """Write a shard folder (manifest last, so a half-written folder is never read as complete)."""
+    if out.exists() and not out.is_dir():
+        raise DataError(f"{out} is a file; choose a folder for the shards.")
+    if out.is_dir() and any(out.iterdir()) and not (out / MANIFEST).is_file():
+        raise DataError(f"{out} is not empty and holds no shards; choose a new or empty folder.")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / MANIFEST).unlink(missing_ok=True)
+    for old in out.glob("events-*.parquet"):
+        old.unlink()
+    events = dataset.events
+    users = events["user"].to_numpy()
+    shards = []
+    columns = {c: events[c].to_numpy() for c in _EVENT_COLUMNS}
+    for number, (start, end) in enumerate(_split_shards(users, shard_events)):
+        file = f"events-{number:05d}.parquet"
+        table = pa.table({c: columns[c][start:end] for c in _EVENT_COLUMNS})
+        pq.write_table(table, out / file, row_group_size=256 * 1024)
+        shards.append({"path": file, "n_events": int(end - start), "first_user": int(users[start]),
+                       "last_user": int(users[end - 1])})
+    pq.write_table(pa.table({"user": np.arange(dataset.n_users, dtype=np.int32),
+                             "user_id": pa.array(dataset.user_ids.tolist(), type=pa.string())}), out / "users.parquet")
+    items = dataset.items[["item_id", "title", "text", "categories", "n_events"]].copy()
+    items["categories"] = items["categories"].map(lambda c: list(c))
+    items.to_parquet(out / "items.parquet")
+    _write_json(out / "report.json", dataset.report)
+    manifest = {"format": _SHARD_FORMAT, "name": dataset.name, "fingerprint": dataset.fingerprint(),
+                "n_events": int(len(events)), "n_users": dataset.n_users, "n_items": dataset.n_items,
+                "has_timestamps": bool(dataset.has_timestamps), "has_ratings": bool(dataset.has_ratings),
+                "sort": ["user", "timestamp", "file row"], "shards": shards}
+    _write_json(out / MANIFEST, manifest)
+    return manifest
+
+
+# --------------------------------------------------------------------------------------------- reading shards
+
+
+class ShardedEvents:
+    """A shard folder written by `ingest_to_shards`: events one shard at a time, ids, items and report.
+
+    Dataset-like where runs need it (name, fingerprint(), n_users, n_items, user_ids, item_ids, items,
+    report), so `recsys.store.write_run` can store a run trained from shards.
+    """
+
+    def __init__(self, path):
+        self.path = Path(path)
+        manifest = self.path / MANIFEST
+        if not manifest.is_file():
+            raise DataError(f"{self.path} holds no complete shard folder (no {MANIFEST}); run "
+                            "`python -m recsys ingest` first.")
+        self.manifest = json.loads(manifest.read_text())
+        if self.manifest.get("format") != _SHARD_FORMAT:
+            raise DataError(f"{self.path}: unknown shard format {self.manifest.get('format')!r}; ingest the file again.")
+        self._user_ids = None
+        self._items = None
+
+    name = property(lambda self: self.manifest["name"])
+    n_users = property(lambda self: int(self.manifest["n_users"]))
+    n_items = property(lambda self: int(self.manifest["n_items"]))
+    n_events = property(lambda self: int(self.manifest["n_events"]))
+    has_timestamps = property(lambda self: bool(self.manifest["has_timestamps"]))
+    has_ratings = property(lambda self: bool(self.manifest["has_ratings"]))
+
+    def fingerprint(self) -> str:
+        """The content hash stored at ingest; equals `load_dataset(...).fingerprint()` of the same file."""
+        return self.manifest["fingerprint"]
+
+    @property
+    def report(self) -> dict:
+        return json.loads((self.path / "report.json").read_text())
+
+    @property
+    def shard_paths(self) -> list[Path]:
+        return [self.path / s["path"] for s in self.manifest["shards"]]
+
+    def __len__(self) -> int:
+        return len(self.manifest["shards"])
+
+    def __iter__(self):
+        """Each shard as a frame (user int32, item int32, rating float32, timestamp int64), RangeIndex."""
+        for path in self.shard_paths:
+            yield pq.read_table(path).to_pandas()
+
+    def read_columns(self, columns) -> pd.DataFrame:
+        """Some event columns of every shard in one frame (numbers only: 4-8 bytes per event and column)."""
+        return pq.read_table(self.shard_paths, columns=list(columns)).to_pandas() if len(self) else \
+            pd.DataFrame({c: [] for c in columns})
+
+    @property
+    def user_ids(self) -> np.ndarray:
+        if self._user_ids is None:
+            self._user_ids = pq.read_table(self.path / "users.parquet")["user_id"].to_numpy(zero_copy_only=False) \
+                .astype(object)
+        return self._user_ids
+
+    @property
+    def items(self) -> pd.DataFrame:
+        if self._items is None:
+            items = pd.read_parquet(self.path / "items.parquet")
+            items["categories"] = items["categories"].map(lambda c: [str(x) for x in c] if c is not None else [])
+            self._items = items
+        return self._items
+
+    @property
+    def item_ids(self) -> np.ndarray:
+        return self.items["item_id"].to_numpy(dtype=object)
+
+
+def load_sharded_dataset(path) -> Dataset:
+    """All shards of a folder as one in-memory `Dataset` (for data that fits, e.g. tests and the app)."""
+    shards = ShardedEvents(path)
+    events = pd.concat(list(shards), ignore_index=True) if len(shards) else pd.DataFrame(
+        {"user": np.array([], np.int32), "item": np.array([], np.int32), "rating": np.array([], np.float32),
+         "timestamp": np.array([], np.int64)})
+    items = shards.items.copy()
+    items["item_id"] = items["item_id"].astype(str)
+    return Dataset(events=events, items=items, user_ids=shards.user_ids, item_ids=shards.item_ids,
+                   report=shards.report, name=shards.name, has_timestamps=shards.has_timestamps,
+                   has_ratings=shards.has_ratings)
