@@ -8,15 +8,15 @@ import streamlit as st
 
 from ui.session import ensure_demo, status_line, sync_finished_training
 
-st.set_page_config(page_title="Recsys Studio", page_icon="🎬", layout="wide")
+st.set_page_config(page_title="Recsys Studio", page_icon=":material/movie:", layout="wide")
 
 pages = [
-    st.Page("pages/home.py", title="Home", icon="🏠", default=True),
-    st.Page("pages/data.py", title="Data", icon="📂", url_path="data"),
-    st.Page("pages/train.py", title="Train", icon="🏋️", url_path="train"),
-    st.Page("pages/embeddings.py", title="Embeddings", icon="🗺️", url_path="embeddings"),
-    st.Page("pages/recommendations.py", title="Recommendations", icon="⭐", url_path="recommendations"),
-    st.Page("pages/evaluate.py", title="Evaluate", icon="📊", url_path="evaluate"),
+    st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("pages/data.py", title="Data", icon=":material/upload_file:", url_path="data"),
+    st.Page("pages/train.py", title="Train", icon=":material/model_training:", url_path="train"),
+    st.Page("pages/embeddings.py", title="Embeddings", icon=":material/scatter_plot:", url_path="embeddings"),
+    st.Page("pages/recommendations.py", title="Recommendations", icon=":material/recommend:", url_path="recommendations"),
+    st.Page("pages/evaluate.py", title="Evaluate", icon=":material/leaderboard:", url_path="evaluate"),
 ]
 
 page = st.navigation(pages)

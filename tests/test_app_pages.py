@@ -210,3 +210,24 @@ def test_upload_with_detected_and_overridden_columns_keeps_both_datasets(fresh_a
     at.switch_page("pages/data.py").run()
     assert set(at.session_state["datasets"]) == {"demo", "shop.csv"}
     assert at.selectbox(key="dataset_choice").value == "demo"
+
+
+def test_cancel_stops_the_job_and_keeps_no_run(fresh_app):
+    at = fresh_app()
+    at.run()
+    at.switch_page("pages/train.py").run()
+    for key, value in {**TINY, "epochs": 50, "batch_size": 64}.items():
+        at.number_input(key=key).set_value(value)
+    at.run()
+    at.button(key="train").click().run()
+    _ok(at, "train click")
+    from ui.jobs import job_registry
+
+    job = job_registry().get(at.session_state["train_job"])
+    assert job is not None and job.active
+    at.button(key="cancel").click().run()
+    _poll(at, lambda a: not job.active, "cancellation")
+    assert job.status == "cancelled"
+    assert any("cancelled" in w.value for w in at.warning)
+    assert at.session_state["active_run"] is None
+    assert job_registry().store.list_runs() == []

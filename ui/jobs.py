@@ -65,7 +65,10 @@ def _job_panel(state_key: str, cancel_key: str) -> None:
     if progress is not None:
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Epoch", f"{progress.epoch}/{progress.epochs}" if progress.epochs else "–")
-        c2.metric("Loss", f"{progress.loss:.4f}" if progress.loss is not None else "–")
+        loss = progress.loss
+        if loss is None and progress.history:
+            loss = progress.history[-1].get("loss")
+        c2.metric("Loss", f"{loss:.4f}" if loss is not None else "–")
         val = progress.val_ndcg if progress.val_ndcg is not None else progress.best_val_ndcg
         c3.metric("Validation NDCG@10", f"{val:.4f}" if val is not None else "–")
         c4.metric("ETA", _fmt_seconds(progress.eta_s) if job.active else "done")
