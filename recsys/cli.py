@@ -1,4 +1,4 @@
-"""Command line: `python -m recsys {demo,inspect,train,recommend,evaluate,runs}`.
+"""Command line: `python -m recsys {demo,inspect,ingest,train,recommend,evaluate,runs}`.
 
 The same functions as the app. On bad input every command exits with code 2 and prints one line
 on stderr saying what is wrong and what to do.
@@ -79,8 +79,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--items", help="optional item metadata file")
     _add_columns(s)
 
+    s = sub.add_parser("ingest", help="stream a big interactions file into user-sorted Parquet shards (bounded memory)")
+    s.add_argument("--interactions", required=True, help="interactions file (CSV/TSV/JSONL/Parquet, optionally .gz)")
+    s.add_argument("--items", help="optional item metadata file")
+    s.add_argument("--out", required=True, help="folder for the shards (train from it with `train --shards`)")
+    s.add_argument("--chunk-rows", type=int, default=2_000_000, help="rows parsed at a time (default 2000000)")
+    s.add_argument("--shard-events", type=int, default=1_000_000, help="events per shard, whole users (default 1000000)")
+    _add_columns(s)
+
     s = sub.add_parser("train", help="train the hybrid model on all interactions and write the run")
-    s.add_argument("--interactions", required=True, help="interactions file")
+    source = s.add_mutually_exclusive_group(required=True)
+    source.add_argument("--interactions", help="interactions file")
+    source.add_argument("--shards", help="a shard folder written by `ingest`: training streams from it")
     s.add_argument("--items", help="optional item metadata file")
     s.add_argument("--run-dir", required=True, help="folder the run is written to")
     s.add_argument("--strategy", choices=["auto", "mirrored", "multiworker", "none"], default="auto",
@@ -194,9 +204,41 @@ def _make_strategy(name, *, check_only=False):
         raise UsageError(str(e)) from e
 
 
+def cmd_ingest(args):
+    from recsys.ingest import ingest_to_shards
+
+    if args.chunk_rows < 1 or args.shard_events < 1:
+        raise UsageError("--chunk-rows and --shard-events must be at least 1")
+    start = time.perf_counter()
+    manifest = ingest_to_shards(args.interactions, args.out, items=args.items, user_col=args.user_col,
+                                item_col=args.item_col, rating_col=args.rating_col, time_col=args.time_col,
+                                chunk_rows=args.chunk_rows, shard_events=args.shard_events)
+    print(json.dumps({"out": args.out, "shards": len(manifest["shards"]), "seconds": round(time.perf_counter() - start, 2),
+                      **{k: manifest[k] for k in ("n_events", "n_users", "n_items", "fingerprint")}}))
+
+
+def _train_from_shards(args, config):
+    if args.strategy == "multiworker":
+        raise UsageError("--shards trains on one machine; use --strategy auto/mirrored/none")
+    if args.items or any(getattr(args, c) for c in ("user_col", "item_col", "rating_col", "time_col")):
+        raise UsageError("--items and the column options belong to `ingest`; --shards already holds them")
+    strategy, is_chief = _make_strategy(args.strategy)
+    _import_tensorflow_quietly()
+    from recsys.ingest import train_sharded
+
+    bar = ProgressBar(enabled=not args.quiet)
+    run = train_sharded(args.shards, config, run_dir=args.run_dir, progress=bar, strategy=strategy, is_chief=is_chief)
+    bar.stream.write("\n") if not args.quiet else None
+    v = run.metrics.get("validation", {})
+    print(json.dumps({"run_dir": str(run.path), "run_id": run.run_id, "best_alpha": v.get("best_alpha"),
+                      "val_ndcg@10": v.get("ndcg@10"), "train_seconds": run.metrics.get("train_seconds")}))
+
+
 def cmd_train(args):
     config = _config(args)
     _make_strategy(args.strategy, check_only=True)
+    if args.shards:
+        return _train_from_shards(args, config)
     ds = _load(args)
     strategy, is_chief = _make_strategy(args.strategy)  # no TensorFlow op has run yet (pandas only so far)
     _import_tensorflow_quietly()
@@ -280,7 +322,7 @@ def cmd_runs(args):
     print(json.dumps(RunStore(args.store).list_runs(), indent=2, default=str))
 
 
-COMMANDS = {"demo": cmd_demo, "inspect": cmd_inspect, "train": cmd_train, "recommend": cmd_recommend,
+COMMANDS = {"demo": cmd_demo, "inspect": cmd_inspect, "ingest": cmd_ingest, "train": cmd_train, "recommend": cmd_recommend,
             "evaluate": cmd_evaluate, "runs": cmd_runs}
 
 

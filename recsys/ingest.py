@@ -597,3 +597,249 @@ def load_sharded_dataset(path) -> Dataset:
     return Dataset(events=events, items=items, user_ids=shards.user_ids, item_ids=shards.item_ids,
                    report=shards.report, name=shards.name, has_timestamps=shards.has_timestamps,
                    has_ratings=shards.has_ratings)
+
+
+# --------------------------------------------------------------------------------------------- streaming training
+
+
+@dataclass
+class WindowShards:
+    """Training windows stored as Parquet shards, read back through `tf.data` one record batch at a time.
+
+    Each file has columns user int32, inputs/targets (fixed-size lists of `seq_len` int32) and weights
+    (fixed-size list of float32), as `recsys.features.training_windows` returns them. `fit_hybrid`
+    accepts this object as `windows=` in place of the in-memory dict.
+
+    Attributes:
+        paths: window files (one per event shard that had windows).
+        n_windows: windows in all files; sets the steps per epoch.
+        seq_len: window length L.
+        item_counts: training events per item [n_items]; items with 0 get no CF vector.
+        weight_scale: factor applied to every weight when read (1 / mean rating with rating weights).
+        shuffle_buffer: windows held by the seeded shuffle (memory: about 12·L bytes each).
+        read_rows: windows per Parquet record batch read by the generator.
+    """
+
+    paths: list
+    n_windows: int
+    seq_len: int
+    item_counts: np.ndarray
+    weight_scale: float = 1.0
+    shuffle_buffer: int = 65_536
+    read_rows: int = 4096
+
+    def __len__(self) -> int:
+        return int(self.n_windows)
+
+    @property
+    def trained_mask(self) -> np.ndarray:
+        return self.item_counts > 0
+
+    def batches(self, path):
+        """(x, y) dicts of numpy arrays, one per record batch of one window file."""
+        length, scale = self.seq_len, np.float32(self.weight_scale)
+        reader = pq.ParquetFile(os.fsdecode(path))
+        for batch in reader.iter_batches(batch_size=self.read_rows):
+            def matrix(name, dtype):
+                return batch.column(name).flatten().to_numpy(zero_copy_only=False).astype(dtype).reshape(-1, length)
+
+            weights = matrix("weights", np.float32)
+            if scale != 1.0:
+                weights = weights * scale
+            yield ({"user": batch.column("user").to_numpy(zero_copy_only=False).astype(np.int32),
+                    "inputs": matrix("inputs", np.int32)},
+                   {"targets": matrix("targets", np.int32), "weights": weights})
+
+    def pipeline(self, *, batch_size: int, seed: int, distributed: bool = False):
+        """Shuffled, batched `(x, y)` pairs streamed from the files (`tf.data`, TensorFlow backend only).
+
+        Files are visited in a seeded order that changes every epoch, four at a time (interleave), and
+        windows pass through a seeded shuffle buffer of `shuffle_buffer` rows before batching.
+        """
+        import tensorflow as tf
+
+        length = self.seq_len
+        signature = ({"user": tf.TensorSpec([None], tf.int32), "inputs": tf.TensorSpec([None, length], tf.int32)},
+                     {"targets": tf.TensorSpec([None, length], tf.int32),
+                      "weights": tf.TensorSpec([None, length], tf.float32)})
+        files = tf.data.Dataset.from_tensor_slices([os.fspath(p) for p in self.paths])
+        files = files.shuffle(max(len(self.paths), 1), seed=seed, reshuffle_each_iteration=True)
+        ds = files.interleave(
+            lambda path: tf.data.Dataset.from_generator(self.batches, args=(path,), output_signature=signature),
+            cycle_length=max(1, min(4, len(self.paths))), block_length=1)
+        ds = ds.unbatch().shuffle(max(1, min(self.shuffle_buffer, self.n_windows)), seed=seed,
+                                  reshuffle_each_iteration=True)
+        ds = ds.batch(batch_size).apply(tf.data.experimental.assert_cardinality(math.ceil(self.n_windows / batch_size)))
+        ds = ds.prefetch(tf.data.AUTOTUNE)
+        if distributed:
+            options = tf.data.Options()
+            options.experimental_distribute.auto_shard_policy = tf.data.experimental.AutoShardPolicy.DATA
+            ds = ds.with_options(options)
+        return ds
+
+
+def _local(frame: pd.DataFrame, first_user: int) -> pd.DataFrame:
+    """A shard's events with users renumbered from 0 (so per-shard arrays stay shard-sized)."""
+    frame = frame.copy()
+    frame["user"] = frame["user"].to_numpy() - np.int32(first_user)
+    return frame
+
+
+@dataclass
+class _ShardPlan:
+    """What one pass over the event shards yields besides the window files."""
+
+    windows: WindowShards
+    validation_users: np.ndarray
+    validation_targets: np.ndarray
+    validation_sequences: np.ndarray
+    exclude_pairs: tuple
+    serving_sequences: np.ndarray
+    n_train_events: int
+
+
+def build_window_shards(shards: ShardedEvents, config, *, out_dir, max_validation_users: int | None = 5000) -> _ShardPlan:
+    """One pass over the event shards: window files, the validation hold-out and the serving sequences.
+
+    Per shard (whole users, so this equals the in-memory `train_run` preparation): each user's last new
+    item is held out (`leave_last_out_split`), the events before it are thresholded (`min_rating`) and
+    cut into windows (`training_windows`) that go to `out_dir/windows-*.parquet`. A seeded sample of
+    at most about `max_validation_users` held-out users is kept for early stopping (None: all), and
+    every user's last `seq_len` events (all events) give the served LSTM input.
+    """
+    from recsys.evaluate import history_before
+    from recsys.features import last_sequences, training_windows
+    from recsys.split import leave_last_out_split
+    from recsys.training import apply_rating_threshold
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    n_users, n_items, length = shards.n_users, shards.n_items, config.seq_len
+    share = 1.0 if max_validation_users is None else min(1.0, max_validation_users / max(n_users, 1))
+    serving = np.zeros((n_users, length), np.int32)
+    item_counts = np.zeros(n_items, np.int64)
+    paths, n_windows, n_train = [], 0, 0
+    rating_sum, rating_count = 0.0, 0
+    val_users, val_targets, val_sequences, ex_users, ex_items = [], [], [], [], []
+    for number, (frame, meta) in enumerate(zip(shards, shards.manifest["shards"])):
+        first, last = int(meta["first_user"]), int(meta["last_user"])
+        local = _local(frame, first)
+        n_local = last - first + 1
+        serving[first:last + 1] = last_sequences(local, n_users=n_local, seq_len=length)
+        split = leave_last_out_split(local)
+        train = history_before(local, split.test) if len(split.test) else local
+        if len(split.test):
+            rng = np.random.default_rng([int(config.seed), number])
+            chosen = split.test[rng.random(len(split.test)) < share]
+            if len(chosen):
+                users = chosen["user"].to_numpy(np.int64)
+                val_users.append(users + first)
+                val_targets.append(chosen["item"].to_numpy(np.int64))
+                val_sequences.append(last_sequences(train, n_users=n_local, seq_len=length)[users])
+                member = np.isin(train["user"].to_numpy(), users)
+                ex_users.append(train["user"].to_numpy(np.int64)[member] + first)
+                ex_items.append(train["item"].to_numpy(np.int64)[member])
+        train = apply_rating_threshold(train, config)
+        n_train += len(train)
+        if not len(train):
+            continue
+        item_counts += np.bincount(train["item"].to_numpy(), minlength=n_items)[:n_items]
+        weights = None
+        if config.rating_weights:
+            r = train["rating"].to_numpy(np.float32)
+            weights = np.where(np.isfinite(r) & (r > 0), r, 1.0).astype(np.float32)
+            rating_sum, rating_count = rating_sum + float(weights.sum(dtype=np.float64)), rating_count + len(weights)
+        windows = training_windows(train, seq_len=length, weights=weights)
+        if not len(windows["user"]):
+            continue
+        def lists(values, kind):
+            return pa.FixedSizeListArray.from_arrays(pa.array(values.reshape(-1), type=kind), length)
+
+        table = pa.table({"user": pa.array(windows["user"] + np.int32(first), type=pa.int32()),
+                          "inputs": lists(windows["inputs"], pa.int32()), "targets": lists(windows["targets"], pa.int32()),
+                          "weights": lists(windows["weights"], pa.float32())})
+        path = out / f"windows-{number:05d}.parquet"
+        pq.write_table(table, path, row_group_size=64 * 1024)
+        paths.append(path)
+        n_windows += len(windows["user"])
+    scale = 1.0 / max(rating_sum / rating_count, 1e-6) if rating_count else 1.0  # event_weights: r / mean(r)
+
+    def cat(parts, dtype, shape=(0,)):
+        return np.concatenate(parts).astype(dtype) if parts else np.zeros(shape, dtype)
+
+    return _ShardPlan(
+        windows=WindowShards(paths=paths, n_windows=n_windows, seq_len=length, item_counts=item_counts,
+                             weight_scale=scale),
+        validation_users=cat(val_users, np.int64), validation_targets=cat(val_targets, np.int64),
+        validation_sequences=cat(val_sequences, np.int32, (0, length)),
+        exclude_pairs=(cat(ex_users, np.int64), cat(ex_items, np.int64)), serving_sequences=serving,
+        n_train_events=n_train)
+
+
+def train_sharded(shard_dir, config, *, run_dir, progress=None, cancel=None, strategy=None, is_chief: bool = True,
+                  max_validation_users: int | None = 5000, work_dir=None):
+    """Train on a shard folder without loading its events or windows into memory; store a normal run.
+
+    Same protocol as `recsys.training.train_run` (each user's last new item held out for early
+    stopping, the rest trains; serving uses every event), with windows streamed from Parquet through
+    `tf.data`. Validation ranks a seeded sample of at most about `max_validation_users` users.
+    The run's id and fingerprint equal those `train_run` gives for the same file and config, so the
+    app recognises it; the stored run serves from all events (user, item, timestamp: 16 bytes each).
+
+    Args:
+        shard_dir: folder written by `ingest_to_shards`.
+        config: a `TrainConfig`.
+        run_dir: folder of the run (a complete run of the same id there is returned at once).
+        progress, cancel, strategy, is_chief: as for `train_run`.
+        work_dir: where the temporary window files go (default: next to `run_dir`); removed afterwards.
+
+    Returns:
+        The stored `recsys.store.Run` (None on a non-chief worker).
+    """
+    from recsys.metrics import interaction_matrix
+    from recsys.store import is_complete, load_run, run_key, write_run
+    from recsys.training import Progress, ValidationData, backend_name, fit_hybrid
+
+    shards = ShardedEvents(shard_dir)
+    key = run_key(shards.fingerprint(), config)
+    path = Path(run_dir)
+    if is_complete(path):
+        existing = load_run(path)
+        if existing.run_id == key:
+            if progress:
+                progress(Progress(phase="done", history=existing.history))
+            return existing
+    if progress:
+        progress(Progress(phase="preparing", epochs=config.epochs))
+    parent = Path(work_dir) if work_dir is not None else path.resolve().parent
+    parent.mkdir(parents=True, exist_ok=True)
+    scratch = Path(tempfile.mkdtemp(prefix=".windows-", dir=parent))
+    try:
+        plan = build_window_shards(shards, config, out_dir=scratch, max_validation_users=max_validation_users)
+        if plan.n_train_events == 0:
+            raise ValueError("no training events left: lower min_rating or check the data")
+        validation = None
+        if len(plan.validation_users):
+            ex_users, ex_items = plan.exclude_pairs
+            exclude = interaction_matrix(pd.DataFrame({"user": ex_users, "item": ex_items}), n_users=shards.n_users,
+                                         n_items=shards.n_items)
+            validation = ValidationData(users=plan.validation_users, targets=plan.validation_targets,
+                                        sequences=plan.validation_sequences, exclude=exclude)
+        trained = fit_hybrid(None, shards.items, n_users=shards.n_users, config=config, validation=validation,
+                             windows=plan.windows, serving_sequences=plan.serving_sequences, progress=progress,
+                             cancel=cancel, strategy=strategy)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    if not is_chief:
+        return None
+    metrics = {"validation": trained.validation, "train_seconds": trained.train_seconds, "device": trained.device,
+               "best_epoch": trained.best_epoch, "n_train_events": int(plan.n_train_events),
+               "n_events": shards.n_events, "backend": backend_name(), "input": "parquet shards (streamed)",
+               "n_windows": len(plan.windows), "replicas": int(strategy.num_replicas_in_sync) if strategy is not None else 1}
+    events = shards.read_columns(["user", "item", "timestamp"])
+    write_run(path, trained=trained, dataset=shards, config=config, events=events, metrics=metrics, key=key)
+    run = load_run(path)
+    if progress:
+        progress(Progress(phase="done", epoch=trained.best_epoch, epochs=config.epochs, history=trained.history,
+                          best_val_ndcg=trained.validation.get("ndcg@10"), elapsed_s=trained.train_seconds))
+    return run

@@ -133,7 +133,13 @@ def apply_rating_threshold(events: pd.DataFrame, config: TrainConfig) -> pd.Data
 
 
 def make_input_pipeline(windows: dict, *, batch_size: int, seed: int, distributed: bool = False):
-    """Shuffled, batched `(x, y)` pairs: tf.data on TensorFlow, a PyDataset on other backends."""
+    """Shuffled, batched `(x, y)` pairs: tf.data on TensorFlow, a PyDataset on other backends.
+
+    `windows` is the dict of `training_windows` or a streaming source with a `pipeline` method
+    (`recsys.ingest.WindowShards`: windows read from Parquet shards).
+    """
+    if not isinstance(windows, dict):
+        return windows.pipeline(batch_size=batch_size, seed=seed, distributed=distributed)
     x = {"user": windows["user"], "inputs": windows["inputs"]}
     y = {"targets": windows["targets"], "weights": windows["weights"]}
     n = len(windows["user"])
@@ -316,6 +322,8 @@ def fit_hybrid(
     cancel: threading.Event | None = None,
     strategy=None,
     precision: str = "auto",
+    windows=None,
+    serving_sequences: np.ndarray | None = None,
 ) -> TrainedModel:
     """Trains the hybrid model on `events` and returns it with its serving vectors.
 
@@ -331,21 +339,30 @@ def fit_hybrid(
         strategy: a `tf.distribute` strategy (see recsys.distributed); None = the default device
             (TensorFlow places work on a GPU by itself when it sees one).
         precision: "auto" (mixed float16 on a GPU, float32 on a CPU), "mixed" or "float32".
+        windows: precomputed training windows instead of cutting them from `events` (which may then be
+            None): a streaming `recsys.ingest.WindowShards` with `trained_mask`, for data bigger than memory.
+        serving_sequences: `[n_users, seq_len]` LSTM inputs for the served vectors (default: from
+            `serving_events`).
     """
     t0 = time.perf_counter()
     n_items = len(items)
-    events = apply_rating_threshold(events, config)
-    if len(events) == 0:
-        raise ValueError("no training events left: lower min_rating or check the data")
+    if windows is None:
+        events = apply_rating_threshold(events, config)
+        if len(events) == 0:
+            raise ValueError("no training events left: lower min_rating or check the data")
     device = device_info()
     if progress:
         progress(Progress(phase="preparing", epochs=config.epochs))
     vectorizer = TextVectorizer(max_tokens=config.max_vocab, sequence_length=config.text_len).fit(items["text"])
     encoder = CategoryEncoder().fit(items["categories"])
     features = ItemFeatures.build(items, vectorizer, encoder)
-    trained_mask = np.bincount(events["item"].to_numpy(), minlength=n_items)[:n_items] > 0
-    windows = training_windows(events, seq_len=config.seq_len, weights=event_weights(events, config))
-    if len(windows["user"]) == 0:
+    if windows is None:
+        trained_mask = np.bincount(events["item"].to_numpy(), minlength=n_items)[:n_items] > 0
+        windows = training_windows(events, seq_len=config.seq_len, weights=event_weights(events, config))
+    else:
+        trained_mask = windows.trained_mask
+    n_windows = len(windows["user"]) if isinstance(windows, dict) else len(windows)
+    if n_windows == 0:
         raise ValueError("every user has a single event: the sequence model needs at least two events per user")
     if precision not in ("auto", "mixed", "float32"):
         raise ValueError(f"precision must be 'auto', 'mixed' or 'float32', got {precision!r}")
@@ -363,7 +380,7 @@ def fit_hybrid(
     # The global batch grows with the replicas (and on a GPU) so each device keeps a useful share.
     batch_size = config.batch_size * (4 if gpu else 1) * replicas
     pipeline = make_input_pipeline(windows, batch_size=batch_size, seed=config.seed, distributed=strategy is not None)
-    steps = math.ceil(len(windows["user"]) / batch_size)
+    steps = math.ceil(n_windows / batch_size)
     if validation is not None:
         validation.sequences_full = np.zeros((n_users, config.seq_len), np.int32)
         validation.sequences_full[validation.users] = validation.sequences
@@ -381,8 +398,10 @@ def fit_hybrid(
         progress(Progress(phase="finishing", epoch=monitor.epoch, epochs=config.epochs, steps=steps, step=steps,
                           loss=monitor.loss, best_val_ndcg=monitor.best if monitor.best >= 0 else None,
                           elapsed_s=time.perf_counter() - t0, eta_s=0.0, history=list(monitor.history)))
-    serving = serving_events if serving_events is not None else events
-    vectors = compute_serving_vectors(model, last_sequences(serving, n_users=n_users, seq_len=config.seq_len))
+    if serving_sequences is None:
+        serving = serving_events if serving_events is not None else events
+        serving_sequences = last_sequences(serving, n_users=n_users, seq_len=config.seq_len)
+    vectors = compute_serving_vectors(model, serving_sequences)
     sweep = monitor.best_sweep
     if config.alpha is not None:
         best_alpha = config.alpha
