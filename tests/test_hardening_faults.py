@@ -229,6 +229,13 @@ def fake_trained(ds, *, seed=0, dim=4):
                            history=[{"epoch": 1, "loss": 1.0}])
 
 
+def fake_fit(events, items, *, n_users, **_):
+    """Stands in for `recsys.training.fit_hybrid` (no TensorFlow): a stand-in model of the right shapes."""
+    shapes = SimpleNamespace(n_users=n_users, n_items=len(items))
+    return SimpleNamespace(**vars(fake_trained(shapes)), validation={"best_alpha": 0.5}, train_seconds=0.0,
+                           device={}, best_epoch=1)
+
+
 def _write(path, ds, config, *, seed=0):
     key = run_key(ds.fingerprint(), config)
     return write_run(path, trained=fake_trained(ds, seed=seed), dataset=ds, config=config, events=ds.events,
@@ -360,11 +367,27 @@ def test_a_training_job_that_cannot_write_its_run_fails_with_the_message(small, 
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(recsys.store, "_write_json", write_json)
-    monkeypatch.setattr("recsys.training.fit_hybrid", lambda *a, **k: SimpleNamespace(
-        **vars(fake_trained(small)), validation={"best_alpha": 0.5}, train_seconds=0.0, device={}, best_epoch=1))
+    monkeypatch.setattr("recsys.training.fit_hybrid", fake_fit)
     store = RunStore(tmp_path / "runs")
     job = JobRegistry(store).submit(small, PREVIOUS)
     assert job.wait(WAIT_S)
     assert job.status == "failed" and "RunStoreError" in job.error and "disk is full" in job.error
     assert str(store.path_for(job.key)) in job.error
     assert store.list_runs() == [] and _leftovers(store.root) == []
+
+
+def test_cli_train_into_a_run_dir_below_a_file_exits_2_with_one_clear_line(small, tmp_path, monkeypatch, capsys):
+    from recsys.cli import main
+
+    interactions, items = planted_frames(n_users=12)
+    interactions.to_csv(tmp_path / "events.csv", index=False)
+    monkeypatch.setattr("recsys.training.fit_hybrid", fake_fit)
+    blocker = tmp_path / "runs.txt"
+    blocker.write_text("a regular file")
+    code = main(["train", "--interactions", str(tmp_path / "events.csv"), "--run-dir", str(blocker / "run"),
+                 "--quiet", *CLI_TINY])
+    err = capsys.readouterr().err.strip()
+    assert code == 2
+    assert err.count("\n") == 0 and err.startswith("error: could not write the run to ")
+    assert str(blocker / "run") in err and "is a file, not a folder" in err
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["events.csv", "runs.txt"]
