@@ -12,15 +12,20 @@ st.title("Data")
 # ------------------------------------------------------------------ choose among loaded datasets
 active_dataset()  # loads the demo data on a first visit
 names = list(datasets())
+
+
+def _choose_dataset():
+    set_active_dataset(st.session_state["dataset_choice"])
+
+
+if st.session_state.get("dataset_choice") != st.session_state["active_dataset"]:
+    st.session_state["dataset_choice"] = st.session_state["active_dataset"]  # follow loads and the demo button
 left, right = st.columns([3, 1])
-chosen = left.selectbox("Active dataset", names, index=names.index(st.session_state["active_dataset"]),
-                        key="dataset_choice", help="Every dataset loaded in this session stays available here.")
-if chosen != st.session_state["active_dataset"]:
-    set_active_dataset(chosen)
+left.selectbox("Active dataset", names, key="dataset_choice", on_change=_choose_dataset,
+               help="Every dataset loaded in this session stays available here.")
 if right.button("Use demo data", key="use_demo", help="The built-in synthetic catalogue with item texts."):
     ensure_demo()
     set_active_dataset(DEMO_NAME)
-    st.session_state.pop("dataset_choice", None)
     st.rerun()
 
 # ------------------------------------------------------------------ upload
@@ -57,7 +62,6 @@ with st.expander("Upload your own data", expanded=st.session_state["active_datas
             else:
                 name = add_dataset(interactions.name, dataset)
                 set_active_dataset(name)
-                st.session_state.pop("dataset_choice", None)
                 st.session_state["data_flash"] = name
                 st.rerun()
 

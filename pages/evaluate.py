@@ -34,6 +34,9 @@ if st.button("Run evaluation", key="evaluate", type="primary"):
     job = job_registry().submit_evaluation(dataset, config, k=10)
     st.session_state["eval_job"] = job.key
 
+previous = job_registry().get(st.session_state.get("eval_job") or "")
+if previous is not None and (previous.config != config or previous.dataset_name != dataset.name):
+    st.session_state.pop("eval_job")  # that evaluation belongs to another run: do not show it for this one
 job = show_job("eval_job", cancel_key="cancel_eval")
 if job is None or job.status != "done" or not job.result:
     if job is not None and job.status == "failed":

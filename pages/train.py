@@ -107,7 +107,7 @@ run = active_run()
 if run is not None:
     st.subheader("Active run")
     st.text(f"{run.run_id} — dataset {run.fingerprint.get('dataset')} — default α {run.default_alpha:.2f}")
-    if run.history:
+    if run.history and (job is None or job.run_path is None or run.run_id != job.key):
         from recsys.plots import training_curves
 
         st.plotly_chart(training_curves(run.history), key="active_run_curves")

@@ -158,6 +158,7 @@ def test_every_page_on_demo_data(fresh_app):
 
 def test_bad_uploads_show_the_loader_message_and_keep_the_active_dataset(fresh_app):
     at = fresh_app()
+    at.run()
     at.switch_page("pages/data.py").run()
     _ok(at, "data page")
 
@@ -184,6 +185,7 @@ def test_bad_uploads_show_the_loader_message_and_keep_the_active_dataset(fresh_a
 
 def test_upload_with_detected_and_overridden_columns_keeps_both_datasets(fresh_app):
     at = fresh_app()
+    at.run()
     at.switch_page("pages/data.py").run()
     rows = "".join(f"c{u},p{(u * 7 + j) % 9},{1 + (u + j) % 5},{1_700_000_000 + 60 * j}\n"
                    for u in range(6) for j in range(4))

@@ -50,6 +50,7 @@ def test_upload_train_recommend_and_map_in_a_browser(shared_data, browser_page, 
         page.get_by_role("button", name="Load", exact=True).click()
         expect(page.get_by_text("Loaded; this is now the active dataset")).to_be_visible(timeout=60_000)
         expect(page.get_by_test_id("stSidebar")).to_contain_text("Dataset: u.data")
+        expect(page.get_by_role("combobox", name="Active dataset")).to_have_value("u.data")
         expect(page.get_by_test_id("stMetricValue").first).to_have_text("100,000")
         expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_attached()
         _shot(page, artifacts_dir, "data")
