@@ -63,6 +63,26 @@ def _json_default(o):
     raise TypeError(f"not JSON serialisable: {type(o).__name__}")
 
 
+def check_writable(path) -> None:
+    """Fails fast, before any training, when a run could not be written to `path`.
+
+    Raises RunStoreError naming the folder and what to do (same messages as `write_run`).
+    """
+    path = Path(path)
+    if path.exists() and not _replaceable(path):
+        raise RunStoreError(f"could not write the run to {path}: it exists and is not a run folder. "
+                            "Choose a new or empty folder (RECSYS_RUNS_DIR / --run-dir).")
+    probe = path.parent / f".tmp-probe-{uuid.uuid4().hex[:8]}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        probe.mkdir()
+        (probe / "probe").write_bytes(b"ok")
+    except OSError as e:
+        raise RunStoreError(_write_error_message(path, e)) from e
+    finally:
+        shutil.rmtree(probe, ignore_errors=True)
+
+
 def write_run(path, *, trained, dataset, config: TrainConfig, events: pd.DataFrame, metrics: dict, key: str) -> Path:
     """Writes a complete run to `path` atomically (temporary sibling folder, then rename).
 
@@ -114,11 +134,15 @@ def write_run(path, *, trained, dataset, config: TrainConfig, events: pd.DataFra
         return path
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
-        reason = {28: "the disk is full", 13: "permission denied", 30: "the file system is read-only",
-                  17: "a part of that path is a file, not a folder", 20: "a part of that path is a file, not a folder"
-                  }.get(e.errno, e.strerror or str(e))
-        raise RunStoreError(f"could not write the run to {path}: {reason}. "
-                            "Free some space or choose a writable run folder (RECSYS_RUNS_DIR / --run-dir).") from e
+        raise RunStoreError(_write_error_message(path, e)) from e
+
+
+def _write_error_message(path: Path, e: OSError) -> str:
+    reason = {28: "the disk is full", 13: "permission denied", 30: "the file system is read-only",
+              17: "a part of that path is a file, not a folder", 20: "a part of that path is a file, not a folder"
+              }.get(e.errno, e.strerror or str(e))
+    return (f"could not write the run to {path}: {reason}. "
+            "Free some space or choose a writable run folder (RECSYS_RUNS_DIR / --run-dir).")
 
 
 def _replaceable(path: Path) -> bool:

@@ -432,7 +432,7 @@ def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progres
     from recsys.evaluate import history_before
     from recsys.metrics import interaction_matrix
     from recsys.split import leave_last_out_split
-    from recsys.store import RunStore, is_complete, load_run, run_key, write_run
+    from recsys.store import RunStore, check_writable, is_complete, load_run, run_key, write_run
 
     key = run_key(dataset.fingerprint(), config)
     if run_dir is not None:
@@ -445,6 +445,8 @@ def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progres
             if progress:
                 progress(Progress(phase="done", history=existing.history))
             return existing
+    if is_chief:
+        check_writable(path)  # fail before training, not after it
     events = dataset.events
     split = leave_last_out_split(events)
     train_events = history_before(events, split.test) if len(split.test) else events

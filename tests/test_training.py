@@ -172,3 +172,14 @@ def test_mixed_precision_path_trains_on_cpu(dataset):
     assert trained.model.lstm.compute_dtype == "float16"
     assert np.isfinite(trained.history[-1]["loss"])
     assert trained.vectors.seq_user.dtype == np.float32 and np.isfinite(trained.vectors.seq_user).all()
+
+
+def test_unwritable_run_dir_fails_before_any_training(dataset, tmp_path):
+    from recsys.store import RunStoreError
+
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    reports = []
+    with pytest.raises(RunStoreError, match="a-file"):
+        train_run(dataset, TrainConfig(**TINY), run_dir=blocker / "run", progress=reports.append)
+    assert reports == []  # nothing was trained
