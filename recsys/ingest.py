@@ -381,8 +381,11 @@ def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, us
     ratings = np.concatenate(parts.pop("rating"))
     seconds = np.concatenate(parts.pop("timestamp"))
     order = _event_order(users, seconds, len(user_ids))
-    if order is not None:
-        users, item_codes, ratings, seconds = users[order], item_codes[order], ratings[order], seconds[order]
+    if order is not None:  # one column at a time: the peak holds one extra column, not four
+        users = users[order]
+        item_codes = item_codes[order]
+        ratings = ratings[order]
+        seconds = seconds[order]
         del order
 
     warnings_ = list(state["warnings"])
