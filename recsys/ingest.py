@@ -713,7 +713,6 @@ def build_window_shards(shards: ShardedEvents, config, *, out_dir, max_validatio
     from recsys.evaluate import history_before
     from recsys.features import last_sequences, training_windows
     from recsys.split import leave_last_out_split
-    from recsys.training import apply_rating_threshold
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -742,7 +741,8 @@ def build_window_shards(shards: ShardedEvents, config, *, out_dir, max_validatio
                 member = np.isin(train["user"].to_numpy(), users)
                 ex_users.append(train["user"].to_numpy(np.int64)[member] + first)
                 ex_items.append(train["item"].to_numpy(np.int64)[member])
-        train = apply_rating_threshold(train, config)
+        if config.min_rating is not None:  # training.apply_rating_threshold, without importing TensorFlow
+            train = train[train["rating"].to_numpy() >= config.min_rating]
         n_train += len(train)
         if not len(train):
             continue
