@@ -800,7 +800,7 @@ def train_sharded(shard_dir, config, *, run_dir, progress=None, cancel=None, str
         The stored `recsys.store.Run` (None on a non-chief worker).
     """
     from recsys.metrics import interaction_matrix
-    from recsys.store import is_complete, load_run, run_key, write_run
+    from recsys.store import check_writable, is_complete, load_run, run_key, write_run
     from recsys.training import Progress, ValidationData, backend_name, fit_hybrid
 
     shards = ShardedEvents(shard_dir)
@@ -812,6 +812,8 @@ def train_sharded(shard_dir, config, *, run_dir, progress=None, cancel=None, str
             if progress:
                 progress(Progress(phase="done", history=existing.history))
             return existing
+    if is_chief:
+        check_writable(path)  # fail before the window pass and training, not after
     if progress:
         progress(Progress(phase="preparing", epochs=config.epochs))
     parent = Path(work_dir) if work_dir is not None else path.resolve().parent

@@ -254,6 +254,9 @@ def test_cli_ingest_then_train_from_shards(planted_shards, tmp_path, capsys):
                  "--epochs", "1", "--dim", "8", "--lstm-units", "8", "--cnn-filters", "8", "--seq-len", "6"]) == 0
     assert json.loads(capsys.readouterr().out.strip().splitlines()[-1])["run_dir"] == str(tmp_path / "run")
     assert main(["train", "--shards", str(tmp_path / "s"), "--items", "x.csv", "--run-dir", str(tmp_path / "r2")]) == 2
+    (tmp_path / "a_file").write_text("mine")
+    assert main(["train", "--shards", str(tmp_path / "s"), "--run-dir", str(tmp_path / "a_file" / "run"), "--quiet"]) == 2
+    assert "could not write the run" in capsys.readouterr().err
 
 
 _MEMORY_CHILD = textwrap.dedent("""
