@@ -25,6 +25,9 @@ class TrainConfig:
         epochs: upper bound; early stopping on validation NDCG@10 usually stops sooner.
         patience: epochs without validation improvement before stopping.
         batch_size, lr, dropout: optimisation settings.
+        max_full_softmax_items: catalogues up to this size train with a full softmax; larger ones
+            with a sampled softmax (the batch's own targets plus `num_negatives` uniform items).
+        num_negatives: uniform negative items per batch for the sampled softmax.
         min_rating: events with a rating below this are dropped before training (explicit data).
         rating_weights: weight each target by its rating instead of 1.
         seed: seeds every random step (init, dropout, shuffling).
@@ -44,6 +47,8 @@ class TrainConfig:
     batch_size: int = 64
     lr: float = 2e-3
     dropout: float = 0.3
+    max_full_softmax_items: int = 8192
+    num_negatives: int = 2048
     min_rating: float | None = None
     rating_weights: bool = False
     seed: int = 0
@@ -55,7 +60,8 @@ class TrainConfig:
             "kernel_size": self.kernel_size >= 1, "word_dim": self.word_dim >= 1, "text_len": self.text_len >= 1,
             "max_vocab": self.max_vocab >= 3, "seq_len": self.seq_len >= 1, "epochs": self.epochs >= 1,
             "patience": self.patience >= 1, "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
-            "dropout": 0 <= self.dropout < 1,
+            "dropout": 0 <= self.dropout < 1, "max_full_softmax_items": self.max_full_softmax_items >= 1,
+            "num_negatives": self.num_negatives >= 1,
         }
         bad = [k for k, ok in checks.items() if not ok]
         if bad:

@@ -649,9 +649,10 @@ class WindowShards:
             weights = matrix("weights", np.float32)
             if scale != 1.0:
                 weights = weights * scale
+            targets = matrix("targets", np.int32)
             yield ({"user": batch.column("user").to_numpy(zero_copy_only=False).astype(np.int32),
-                    "inputs": matrix("inputs", np.int32)},
-                   {"targets": matrix("targets", np.int32), "weights": weights})
+                    "inputs": matrix("inputs", np.int32), "targets": targets},
+                   {"targets": targets, "weights": weights})
 
     def pipeline(self, *, batch_size: int, seed: int, distributed: bool = False):
         """Shuffled, batched `(x, y)` pairs streamed from the files (`tf.data`, TensorFlow backend only).
@@ -662,7 +663,8 @@ class WindowShards:
         import tensorflow as tf
 
         length = self.seq_len
-        signature = ({"user": tf.TensorSpec([None], tf.int32), "inputs": tf.TensorSpec([None, length], tf.int32)},
+        signature = ({"user": tf.TensorSpec([None], tf.int32), "inputs": tf.TensorSpec([None, length], tf.int32),
+                      "targets": tf.TensorSpec([None, length], tf.int32)},
                      {"targets": tf.TensorSpec([None, length], tf.int32),
                       "weights": tf.TensorSpec([None, length], tf.float32)})
         files = tf.data.Dataset.from_tensor_slices([os.fspath(p) for p in self.paths])

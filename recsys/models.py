@@ -64,9 +64,10 @@ class ItemContentTower(layers.Layer):
         del tokens_shape
         self.built = True
 
-    def call(self, tokens, categories, has_text, id_scale, training=False):
+    def call(self, tokens, categories, has_text, id_scale, ids=None, training=False):
         """Args: tokens int [n, T], categories float [n, C], has_text float [n],
-        id_scale float [n] (1 for items seen in training, 0 for cold items). Returns [n, dim]."""
+        id_scale float [n] (1 for items seen in training, 0 for cold items), ids int [n] (item
+        indices; default 0..n-1, the whole catalogue). Returns [n, dim]."""
         words = self.word_embedding(tokens)  # [n, T, word_dim]
         mask = ops.cast(ops.not_equal(tokens, 0), words.dtype)[..., None]
         feats = self.conv(words) * mask  # relu output >= 0, so zeroed padding never wins the max
@@ -74,7 +75,8 @@ class ItemContentTower(layers.Layer):
         pooled = self.dropout(pooled, training=training)
         text_vec = self.text_dense(pooled) * ops.cast(has_text, pooled.dtype)[:, None]
         cat_vec = self.category_dense(categories)
-        ids = ops.arange(ops.shape(tokens)[0], dtype="int32")
+        if ids is None:
+            ids = ops.arange(ops.shape(tokens)[0], dtype="int32")
         id_vec = self.id_embedding(ids) * ops.cast(id_scale, text_vec.dtype)[:, None]
         return id_vec + text_vec + cat_vec
 
@@ -98,8 +100,11 @@ class HybridRecommender(keras.Model):
     """
 
     def __init__(self, *, n_users, n_items, vocab_size, text_len, n_categories, dim=64, lstm_units=128,
-                 word_dim=32, cnn_filters=64, kernel_size=3, dropout=0.2, **kwargs):
+                 word_dim=32, cnn_filters=64, kernel_size=3, dropout=0.2, num_sampled=0, seed=0, **kwargs):
         super().__init__(**kwargs)
+        self.num_sampled = num_sampled
+        self.seed = seed
+        self.sampler = keras.random.SeedGenerator(seed) if num_sampled else None
         self.n_users = n_users
         self.n_items = n_items
         self.vocab_size = vocab_size
@@ -156,6 +161,22 @@ class HybridRecommender(keras.Model):
             has_text, id_scale = self.item_has_text, self.item_trained
         return self.item_tower(tokens, categories, has_text, id_scale, training=training)
 
+    def content_item_vectors_in_chunks(self, chunk: int = 8192):
+        """C `[n_items, dim]` computed `chunk` items at a time (bounded memory for big catalogues)."""
+        if self.n_items <= chunk:
+            return self.content_item_vectors(training=False)
+        parts = []
+        for start in range(0, self.n_items, chunk):
+            ids = ops.arange(start, min(start + chunk, self.n_items), dtype="int32")
+            parts.append(self._item_vectors_for(ids, training=False))
+        return ops.concatenate(parts, axis=0)
+
+    def _item_vectors_for(self, ids, training=False):
+        """C for the given item indices `[m]` -> `[m, dim]` (runs the tower on those items only)."""
+        return self.item_tower(ops.take(self.item_tokens, ids, axis=0), ops.take(self.item_categories, ids, axis=0),
+                               ops.take(self.item_has_text, ids, axis=0), ops.take(self.item_trained, ids, axis=0),
+                               ids=ids, training=training)
+
     def sequence_states(self, inputs, item_vectors, training=False):
         """LSTM user vectors at every position `[B, L, dim]` from padded item sequences `[B, L]`."""
         padded = ops.concatenate([ops.zeros((1, self.dim), dtype=item_vectors.dtype), item_vectors], axis=0)
@@ -179,6 +200,8 @@ class HybridRecommender(keras.Model):
 
     def call(self, data, training=False):
         users, inputs = data["user"], data["inputs"]
+        if self.num_sampled and training and "targets" in data:
+            return self._sampled_call(users, inputs, data["targets"], training=training)
         item_vectors = self.content_item_vectors(training=training)
         states = self.sequence_states(inputs, item_vectors, training=training)
         mask = self._logit_mask()
@@ -190,10 +213,52 @@ class HybridRecommender(keras.Model):
         cf = cf + ops.cast(self.cf_bias, f32) + mask
         return {"cf": cf, "content": content}
 
+    def _sampled_call(self, users, inputs, targets, training):
+        """Logits over a candidate set for big catalogues: the batch's own targets + uniform negatives.
+
+        Candidate c = targets.flatten()[c] for c < B·L, then `num_sampled` uniform items. The label of
+        position (b, l) is its own slot b·L + l; other slots holding the same item ("accidental hits")
+        are masked. Only the candidate and input items go through the item tower.
+        Returns {"cf": [B, L, C], "content": [B, L, C], "labels": [B, L]}.
+        """
+        f32 = "float32"
+        shape = ops.shape(targets)
+        flat_targets = ops.reshape(ops.cast(targets, "int32"), (-1,))
+        negatives = keras.random.randint((self.num_sampled,), 0, self.n_items, dtype="int32", seed=self.sampler)
+        candidates = ops.concatenate([flat_targets, negatives], axis=0)  # [C]
+        cand_vectors = self._item_vectors_for(candidates, training=training)  # [C, d]
+        flat_inputs = ops.reshape(ops.cast(inputs, "int32"), (-1,))
+        input_vectors = self._item_vectors_for(ops.maximum(flat_inputs - 1, 0), training=training)
+        input_vectors = input_vectors * ops.cast(flat_inputs > 0, input_vectors.dtype)[:, None]
+        x = ops.reshape(input_vectors, (shape[0], shape[1], self.dim))
+        x = self.input_dropout(x, training=training)
+        h = self.lstm(x, mask=ops.not_equal(inputs, 0), training=training)
+        states = self.user_dense(self.output_dropout(h, training=training))
+        trained = ops.cast(ops.take(self.item_trained, candidates, axis=0), f32)
+        untrained = ops.where(trained > 0.5, ops.zeros_like(trained), ops.full_like(trained, NEG_INF))
+        n_slots = ops.size(flat_targets)
+        labels = ops.reshape(ops.arange(n_slots, dtype="int32"), shape)
+        hits = ops.equal(ops.cast(targets, "int32")[:, :, None], candidates[None, None, :])
+        own = ops.equal(labels[:, :, None], ops.arange(ops.size(candidates), dtype="int32")[None, None, :])
+        mask = ops.where(ops.logical_and(hits, ops.logical_not(own)), NEG_INF, 0.0) + untrained
+        content = ops.cast(ops.einsum("bld,cd->blc", states, cand_vectors), f32)
+        content = content + ops.cast(ops.take(self.content_bias, candidates, axis=0), f32) + mask
+        u = self.user_embedding(users)
+        cf_items = ops.take(self.item_embedding.embeddings, candidates, axis=0)
+        cf = ops.cast(ops.matmul(u, ops.transpose(cf_items)), f32) + ops.cast(ops.take(self.cf_bias, candidates, axis=0), f32)
+        cf = cf[:, None, :] + mask
+        return {"cf": cf, "content": content, "labels": labels}
+
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """Sum of the two weighted next-item cross-entropies (CF and content)."""
         targets, weights = y["targets"], ops.cast(y["weights"], "float32")
         denom = ops.maximum(ops.sum(weights), 1.0)
+        if "labels" in y_pred:  # sampled softmax over the batch's candidate items
+            labels = y_pred["labels"]
+            cf_nll = ops.sparse_categorical_crossentropy(labels, y_pred["cf"], from_logits=True)
+            content_nll = ops.sparse_categorical_crossentropy(labels, y_pred["content"], from_logits=True)
+            loss = ops.sum(cf_nll * weights) / denom + ops.sum(content_nll * weights) / denom
+            return loss + ops.sum(self.losses) if self.losses else loss
         cf_logp = ops.log_softmax(y_pred["cf"], axis=-1)  # [B, N]
         cf_nll = -ops.take_along_axis(cf_logp, targets, axis=1)  # [B, L]
         content_nll = ops.sparse_categorical_crossentropy(targets, y_pred["content"], from_logits=True)
@@ -205,7 +270,8 @@ class HybridRecommender(keras.Model):
             "n_users": self.n_users, "n_items": self.n_items, "vocab_size": self.vocab_size,
             "text_len": self.text_len, "n_categories": self.n_categories, "dim": self.dim,
             "lstm_units": self.lstm_units, "word_dim": self.word_dim, "cnn_filters": self.cnn_filters,
-            "kernel_size": self.kernel_size, "dropout": self.dropout_rate, "name": self.name,
+            "kernel_size": self.kernel_size, "dropout": self.dropout_rate, "num_sampled": self.num_sampled,
+            "seed": self.seed, "name": self.name,
         }
 
     @classmethod

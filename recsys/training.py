@@ -140,7 +140,8 @@ def make_input_pipeline(windows: dict, *, batch_size: int, seed: int, distribute
     """
     if not isinstance(windows, dict):
         return windows.pipeline(batch_size=batch_size, seed=seed, distributed=distributed)
-    x = {"user": windows["user"], "inputs": windows["inputs"]}
+    # Targets ride along in x too: a sampled softmax builds its candidate items from them.
+    x = {"user": windows["user"], "inputs": windows["inputs"], "targets": windows["targets"]}
     y = {"targets": windows["targets"], "weights": windows["weights"]}
     n = len(windows["user"])
     if backend_name() == "tensorflow":
@@ -193,6 +194,8 @@ def build_model(*, n_users, n_items, vectorizer, encoder, config: TrainConfig,
                 n_categories=encoder.n_categories, dim=config.dim, lstm_units=config.lstm_units,
                 word_dim=config.word_dim, cnn_filters=config.cnn_filters, kernel_size=config.kernel_size,
                 dropout=config.dropout,
+                num_sampled=config.num_negatives if n_items > config.max_full_softmax_items else 0,
+                seed=config.seed,
             )
             model.build()
         finally:
@@ -207,7 +210,7 @@ def _np(x) -> np.ndarray:
 def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, batch_size: int = 2048) -> ServingVectors:
     """All user and item vectors of both parts; cold items keep their content vector only."""
     trained = _np(model.item_trained) > 0.5
-    item_vectors = model.content_item_vectors(training=False)
+    item_vectors = model.content_item_vectors_in_chunks()
     seq_user = []
     for start in range(0, len(sequences), batch_size):
         batch = keras.ops.convert_to_tensor(sequences[start : start + batch_size])

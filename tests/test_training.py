@@ -183,3 +183,16 @@ def test_unwritable_run_dir_fails_before_any_training(dataset, tmp_path):
     with pytest.raises(RunStoreError, match="a-file"):
         train_run(dataset, TrainConfig(**TINY), run_dir=blocker / "run", progress=reports.append)
     assert reports == []  # nothing was trained
+
+
+def test_sampled_softmax_for_big_catalogues_learns_the_pattern(dataset, tmp_path):
+    """A catalogue above max_full_softmax_items trains on the batch's targets + uniform negatives."""
+    config = TrainConfig(**{**TINY, "max_full_softmax_items": 10, "num_negatives": 16})
+    result = evaluate_dataset(dataset, config, baselines=True)
+    assert result["model"]["HR@10"] >= 0.6, result["model"]
+    assert result["model"]["HR@10"] >= 2 * result["baselines"]["popularity"]["HR@10"]
+    run = train_run(dataset, config, run_dir=tmp_path / "sampled")
+    model = run.load_model()
+    assert model.num_sampled == 16
+    recs = recommend(run, k=5)
+    assert recs.groupby("user").size().eq(5).all()
