@@ -42,7 +42,7 @@ class TrainConfig:
     text_len: int = 32
     max_vocab: int = 20000
     seq_len: int = 50
-    epochs: int = 30
+    epochs: int = 25
     patience: int = 5
     batch_size: int = 64
     lr: float = 2e-3
