@@ -62,6 +62,23 @@ def _table(at, column: str):
     raise AssertionError(f"no table with a {column!r} column")
 
 
+def _check_downloads(run_path: str):
+    """The data behind the download buttons (the buttons defer it to the click, which AppTest cannot make)."""
+    import io
+
+    import pandas as pd
+
+    from ui.views import embeddings_download, recommendations_csv
+
+    recs = pd.read_csv(io.BytesIO(recommendations_csv(run_path, 0.5, 10)))
+    assert list(recs.columns) == ["user_id", "rank", "item_id", "title", "score", "cf_score", "content_score"]
+    assert len(recs) == 2000 * 10 and recs["rank"].max() == 10
+    vectors = pd.read_parquet(io.BytesIO(embeddings_download(run_path, "CF item vectors", "Parquet")))
+    assert vectors.shape == (800, 1 + TINY["dim"]) and vectors["item_id"].iloc[0] == "D0001"
+    users = pd.read_csv(io.BytesIO(embeddings_download(run_path, "LSTM user vectors (history)", "CSV")))
+    assert users.shape == (2000, 1 + TINY["dim"]) and users.columns[0] == "user_id"
+
+
 def _train_tiny(at):
     at.switch_page("pages/train.py").run()
     _ok(at, "train page")
@@ -99,6 +116,7 @@ def test_every_page_on_demo_data(fresh_app):
 
     at.switch_page("pages/recommendations.py").run()
     _ok(at, "recommendations")
+    _check_downloads(at.session_state["active_run"])
     top = _table(at, "α·CF")
     assert len(top) == 10 and {"α·CF", "(1−α)·content"} <= set(top.columns)
     at.slider(key="rec_alpha").set_value(0.0).run()
@@ -229,6 +247,7 @@ def test_cancel_stops_the_job_and_keeps_no_run(fresh_app):
     assert job is not None and job.active
     at.button(key="cancel").click().run()
     _poll(at, lambda a: not job.active, "cancellation")
+    at.run()  # the job may have ended after the last rerun drew the page
     assert job.status == "cancelled"
     assert any("cancelled" in w.value for w in at.warning)
     assert at.session_state["active_run"] is None

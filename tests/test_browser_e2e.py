@@ -79,6 +79,12 @@ def test_upload_train_recommend_and_map_in_a_browser(shared_data, browser_page, 
         expect(heading).not_to_have_text(before, timeout=30_000)
         expect(page.get_by_test_id("stSidebar")).to_contain_text(heading.inner_text().split("= ")[1])
         _shot(page, artifacts_dir, "recommendations")
+        page.get_by_role("button", name=re.compile(r"Prepare top-10 of every user")).click()
+        with page.expect_download(timeout=60_000) as download_info:
+            page.get_by_role("button", name=re.compile(r"Download top-10 of every user")).click()
+        lines = open(download_info.value.path(), encoding="utf-8").read().splitlines()
+        assert lines[0] == "user_id,rank,item_id,title,score,cf_score,content_score"
+        assert len(lines) == 1 + 943 * 10  # every ml-100k user has far more than 10 unseen movies
 
         # Embeddings: the PCA map of the CF item vectors.
         _open(page, "Embeddings")
