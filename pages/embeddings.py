@@ -3,6 +3,7 @@
 import streamlit as st
 
 from recsys import plots, projection, serving
+from ui.jobs import start_umap_warm_up
 from ui.session import active_run, serving_alpha
 from ui.state import keep_widget, remember_widget
 from ui.views import VECTOR_KINDS, embedding_frame, embeddings_download, item_label, pca_coords, umap_cached, \
@@ -44,6 +45,7 @@ if method == "UMAP":
     if reason:
         st.info(reason)
     elif umap is None:
+        start_umap_warm_up()  # compile UMAP while the user reads this
         st.caption("UMAP takes a few seconds; it is computed once per run and vector kind, then cached.")
         if st.button("Compute UMAP", key="compute_umap"):
             with st.spinner("Running UMAP…"):

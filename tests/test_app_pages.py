@@ -89,7 +89,7 @@ def _train_tiny(at):
     _ok(at, "train click")
 
 
-def test_every_page_on_demo_data(fresh_app):
+def test_every_page_on_demo_data(fresh_app, monkeypatch, tmp_path):
     at = fresh_app()
     at.run()
     _ok(at, "home")
@@ -142,6 +142,32 @@ def test_every_page_on_demo_data(fresh_app):
     assert "Searched item" in spec and "Recommended" in spec
     at.selectbox(key="emb_kind").set_value("LSTM user vectors (history)").run()
     _ok(at, "user map")
+
+    # UMAP on request, cached under <store>/projections/<run_id> (real UMAP is slow: a stand-in writes the cache).
+    from recsys import projection
+
+    calls = []
+
+    def fake_umap(vectors, *, seed=0, cache_dir=None, **kwargs):
+        path = projection.umap_cache_path(vectors, cache_dir=cache_dir, seed=seed)
+        if path.is_file():
+            return projection.np.load(path)
+        calls.append(path)
+        coords = projection.pca_2d(vectors)[:, ::-1].copy()
+        path.parent.mkdir(parents=True, exist_ok=True)
+        projection.np.save(path, coords)
+        return coords
+
+    monkeypatch.setattr(projection, "umap_2d", fake_umap)
+    monkeypatch.setattr(projection, "warm_up_umap", lambda seed=0: None, raising=False)
+    at.selectbox(key="emb_projection").set_value("UMAP").run()
+    _ok(at, "UMAP chosen")
+    at.button(key="compute_umap").click().run()
+    _ok(at, "UMAP computed")
+    assert len(calls) == 1 and calls[0].parent == tmp_path / "runs" / "projections" / run_id
+    assert "UMAP" in at.get("plotly_chart")[0].proto.spec
+    at.run()
+    assert not any(b.key == "compute_umap" for b in at.button) and len(calls) == 1  # served from the cache
 
     at.switch_page("pages/evaluate.py").run()
     _ok(at, "evaluate page")

@@ -14,7 +14,7 @@ import streamlit as st
 from recsys.jobs import JobRegistry, TrainingJob
 from recsys.store import Run, RunStore, default_runs_dir, load_run
 
-__all__ = ["cold_start_scorer", "job_registry", "load_run_cached", "projections_dir", "runs_root", "show_job"]
+__all__ = ["cold_start_scorer", "job_registry", "start_umap_warm_up", "load_run_cached", "projections_dir", "runs_root", "show_job"]
 
 
 @st.cache_resource(show_spinner=False)
@@ -45,6 +45,21 @@ def cold_start_scorer(path: str):
     from recsys.serving import ColdStartScorer
 
     return ColdStartScorer(load_run_cached(path))
+
+
+@st.cache_resource(show_spinner=False)
+def start_umap_warm_up():
+    """Compiles UMAP's numba code in a background thread, once per process (see projection.warm_up_umap)."""
+    import threading
+
+    from recsys import projection
+
+    warm_up = getattr(projection, "warm_up_umap", None)
+    if warm_up is None:
+        return None
+    thread = threading.Thread(target=warm_up, name="umap-warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def _fmt_seconds(seconds) -> str:
