@@ -1033,7 +1033,7 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
 
 def load_dataset(interactions, items=None, *, name: str | None = None, user_col: str | None = None,
                  item_col: str | None = None, rating_col: str | None = None, time_col: str | None = None,
-                 max_bytes: int | None = None) -> Dataset:
+                 max_bytes: int | None = None, items_name: str | None = None) -> Dataset:
     """Load an interaction file (and optional item metadata file) into a `Dataset`.
 
     Args:
@@ -1043,6 +1043,7 @@ def load_dataset(interactions, items=None, *, name: str | None = None, user_col:
         name: file name used for messages and the data set name (needed to label bytes).
         user_col, item_col, rating_col, time_col: explicit column names overriding auto-detection.
         max_bytes: largest accepted file and decompressed content (default `DEFAULT_MAX_BYTES`).
+        items_name: file name of `items` when it is bytes (an upload), used in its messages.
 
     Returns:
         Dataset whose `report` holds: name, format (e.g. "csv in gzip"), format_details (format, container,
@@ -1075,8 +1076,8 @@ def load_dataset(interactions, items=None, *, name: str | None = None, user_col:
     try:
         metadata = None
         if items is not None:
-            metadata = load_item_metadata(items, name=None if not isinstance(items, (bytes, bytearray)) else "items",
-                                          max_bytes=limit)
+            items_label = items_name or (None if not isinstance(items, (bytes, bytearray)) else "items")
+            metadata = load_item_metadata(items, name=items_label, max_bytes=limit)
         raw = open_table(interactions, name=name, max_bytes=limit, known_names=_KNOWN_NAMES, choose_columns=choose)
         roles = state.get("roles") or _event_roles(list(raw.table.column_names), overrides, label)
         return _assemble(raw, roles, name=label, metadata=metadata)

@@ -49,12 +49,21 @@ class TrainingJob:
 
 
 class JobRegistry:
-    """Thread-safe registry of training jobs keyed by run key."""
+    """Thread-safe registry of training jobs keyed by run key.
 
-    def __init__(self, store: RunStore | None = None):
+    Finished jobs beyond `keep_finished` (oldest first) are forgotten; their runs stay in the store.
+    """
+
+    def __init__(self, store: RunStore | None = None, *, keep_finished: int = 100):
         self.store = store or RunStore()
+        self.keep_finished = keep_finished
         self._jobs: dict[str, TrainingJob] = {}
         self._lock = threading.Lock()
+
+    def _prune(self) -> None:
+        finished = sorted((j for j in self._jobs.values() if not j.active), key=lambda j: j.finished_at or 0)
+        for job in finished[: max(0, len(finished) - self.keep_finished)]:
+            del self._jobs[job.key]
 
     def submit(self, dataset, config: TrainConfig) -> TrainingJob:
         """Starts training (or joins the running job for the same data + config)."""
@@ -66,6 +75,7 @@ class JobRegistry:
             if job is not None and (job.active or job.status == "done"):
                 if job.status != "done" or self.store.has(key):
                     return job
+            self._prune()
             job = TrainingJob(key=key, dataset_name=dataset.name, config=config)
             self._jobs[key] = job
             if self.store.has(key):
@@ -111,6 +121,7 @@ class JobRegistry:
             job = self._jobs.get(key)
             if job is not None and (job.active or job.status == "done"):
                 return job
+            self._prune()
             job = TrainingJob(key=key, dataset_name=dataset.name, config=config, kind="evaluate")
             self._jobs[key] = job
             if path.is_file():

@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import html
+
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -168,6 +170,9 @@ def embedding_map(
         The figure; base points are `scatter` (or `scattergl` above 1000 points), highlights `scatter`.
     """
     hover_data = list(hover_data or [])
+    if color is not None and not pd.api.types.is_numeric_dtype(frame[color]):
+        # Categorical colours become legend entries, which plotly renders as HTML: escape user text.
+        frame = frame.assign(**{color: frame[color].astype(str).map(html.escape)})
     base = px.scatter(
         frame,
         x=x,

@@ -473,5 +473,6 @@ def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progres
     run = load_run(path)
     if progress:
         progress(Progress(phase="done", epoch=trained.best_epoch, epochs=config.epochs, history=trained.history,
+                          loss=trained.history[-1]["loss"] if trained.history else None,
                           best_val_ndcg=trained.validation.get("ndcg@10"), elapsed_s=trained.train_seconds))
     return run

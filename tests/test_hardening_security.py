@@ -338,9 +338,6 @@ def test_embedding_map_puts_user_titles_only_in_data_fields():
     assert SCRIPT in hover and IMG in hover and LINK in hover  # user text lives in the data fields
 
 
-@pytest.mark.xfail(strict=True, reason="plots.embedding_map (color=<user text column>) turns category names into "
-                   "legend entries; pages/embeddings.py colours item maps by the user's first category. Escape "
-                   "or map legend names in plots.py (owner: app helper).")
 def test_embedding_map_coloured_by_user_categories_keeps_them_out_of_legend_names():
     from recsys.plots import embedding_map
 

@@ -1,7 +1,7 @@
 """Data-page glue: column detection for the mapping boxes, cached loads and figures, report tables.
 
-`detect_columns` reads only the header of an upload (through `recsys.formats`) and applies the
-loader's own alias tables, so the select boxes show what `load_dataset` would pick by itself.
+`detect_columns` asks the loader's own `sniff_columns` (header only), so the select boxes show what
+`load_dataset` would pick by itself.
 """
 
 from __future__ import annotations
@@ -32,35 +32,8 @@ def detect_columns(data: bytes, name: str) -> dict:
     Never raises: a file the loader cannot read gives no columns and its message (the Load button
     then shows the loader's full error).
     """
-    names: list[str] = []
-
-    def choose(layout):
-        header = layout.header
-        if header is None:
-            headerless = getattr(rdata, "_headerless_event_names", None)
-            header = headerless(layout) if headerless else [f"column_{i}" for i in range(layout.n_columns)]
-        names[:] = list(header)
-        return header, list(header[:1])
-
-    try:
-        from recsys.formats import open_table
-
-        raw = open_table(data, name=name, max_bytes=rdata.DEFAULT_MAX_BYTES,
-                         known_names=getattr(rdata, "_KNOWN_NAMES", set()), choose_columns=choose)
-        columns = names or [str(c) for c in raw.table.column_names]
-    except Exception as exc:  # noqa: BLE001 - detection is advisory
-        return {"columns": [], "roles": {}, "error": str(exc)}
-    roles: dict = {}
-    taken: set = set()
-    find = getattr(rdata, "_find_column", None)
-    aliases = {"user": rdata.USER_ALIASES, "item": rdata.ITEM_ALIASES, "rating": rdata.RATING_ALIASES,
-               "timestamp": rdata.TIME_ALIASES}
-    for role, _, _ in ROLES:
-        column = find(columns, aliases[role], taken) if find else None
-        roles[role] = column
-        if column is not None:
-            taken.add(column)
-    return {"columns": columns, "roles": roles, "error": None}
+    found = rdata.sniff_columns(data, name=name)
+    return {"columns": found["columns"], "roles": found["roles"], "error": found["error"]}
 
 
 def load_upload(interactions, items=None, *, mapping: dict):
@@ -68,7 +41,8 @@ def load_upload(interactions, items=None, *, mapping: dict):
     overrides = {argument: mapping.get(argument) for _, argument, _ in ROLES
                  if mapping.get(argument) not in (None, AUTO)}
     items_bytes = items.getvalue() if items is not None else None
-    return rdata.load_dataset(interactions.getvalue(), items_bytes, name=interactions.name, **overrides)
+    return rdata.load_dataset(interactions.getvalue(), items_bytes, name=interactions.name,
+                              items_name=items.name if items is not None else None, **overrides)
 
 
 def dropped_table(report: dict) -> pd.DataFrame:

@@ -1,0 +1,32 @@
+"""The training-job registry: shared jobs, stored runs at once, bounded memory of finished jobs."""
+
+import numpy as np
+
+from planted import TINY, planted_dataset
+from recsys.config import TrainConfig
+from recsys.jobs import JobRegistry
+from recsys.store import RunStore
+
+
+def test_submit_trains_in_the_background_then_serves_the_stored_run(tmp_path):
+    dataset = planted_dataset()
+    registry = JobRegistry(RunStore(tmp_path))
+    config = TrainConfig(**{**TINY, "epochs": 2})
+    job = registry.submit(dataset, config)
+    assert job.wait(timeout=600) and job.status == "done", job.error
+    assert job.progress.phase == "done" and np.isfinite(job.progress.loss)
+    fresh = JobRegistry(RunStore(tmp_path)).submit(dataset, config)  # e.g. after a server restart
+    assert fresh.status == "done" and fresh.run_path == job.run_path
+
+
+def test_finished_jobs_beyond_the_limit_are_forgotten(tmp_path):
+    dataset = planted_dataset()
+    registry = JobRegistry(RunStore(tmp_path), keep_finished=1)
+    jobs = [registry.submit(dataset, TrainConfig(**{**TINY, "epochs": 1, "seed": s})) for s in (1, 2, 3)]
+    for job in jobs:
+        job.wait(timeout=600)
+    last = registry.submit(dataset, TrainConfig(**{**TINY, "epochs": 1, "seed": 4}))
+    last.wait(timeout=600)
+    assert len(registry.jobs()) == 2  # the newest finished job and the new one
+    assert jobs[0] not in registry.jobs()
+    assert len(RunStore(tmp_path).list_runs()) == 4  # the runs themselves stay
