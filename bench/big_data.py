@@ -96,7 +96,6 @@ def stage_windows(args) -> dict:
 
 def stage_train(args) -> dict:
     import keras
-    import numpy as np
 
     from recsys.features import CategoryEncoder, ItemFeatures, TextVectorizer
     from recsys.ingest import ShardedEvents, WindowShards

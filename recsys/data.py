@@ -976,11 +976,34 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     catalog_ids, items_frame = _catalogue(table, roles, items, kept, interacted_ids, metadata, warnings_)
 
     has_ratings, has_timestamps = roles.get("rating") is not None, roles.get("timestamp") is not None
+    dataset = Dataset(events=events, items=items_frame, user_ids=np.asarray(user_ids, dtype=object),
+                      item_ids=np.asarray(catalog_ids, dtype=object), report={}, name=name,
+                      has_timestamps=bool(has_timestamps), has_ratings=bool(has_ratings))
+    dataset.report = dataset_report(dataset, roles=roles, info=raw.info, rows_read=rows_read, dropped=clean.dropped,
+                                    time_unit=clean.time_unit,
+                                    meta_report=metadata[1] if metadata is not None else None,
+                                    warnings_=warnings_, n_interacted=n_interacted)
+    return dataset
+
+
+def dataset_report(dataset: "Dataset", *, roles: dict, info: dict, rows_read: int, dropped: dict,
+                   time_unit: str | None, meta_report: dict | None, warnings_: list, n_interacted: int) -> dict:
+    """The validation report of a clean `Dataset` (shared by `load_dataset` and streaming ingest).
+
+    Adds the standard warnings (no time column, no ratings, many short users, duplicated metadata ids)
+    to `warnings_`.
+    """
+    events = dataset.events
+    users = events["user"].to_numpy()
+    items = events["item"].to_numpy()
+    seconds = events["timestamp"].to_numpy()
+    n_users = dataset.n_users
+    has_ratings, has_timestamps = dataset.has_ratings, dataset.has_timestamps
     quantity = has_ratings and _norm(roles["rating"]) in QUANTITY_NAMES
-    meta_report = metadata[1] if metadata is not None else None
     per_user = np.bincount(users, minlength=n_users)
     pair_keys = np.sort(users.astype(np.int64) * n_interacted + items)
     n_pairs = int(1 + np.count_nonzero(pair_keys[1:] != pair_keys[:-1]))
+    del pair_keys
     low, high = int(seconds.min()), int(seconds.max())
     share_lt3 = float(np.mean(per_user < 3))
     if not has_timestamps:
@@ -993,42 +1016,40 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     if meta_report and meta_report.get("n_duplicate_ids"):
         warnings_.append(f"item metadata has {meta_report['n_duplicate_ids']} duplicated item ids; "
                          "the first row of each was used")
-    texts = items_frame["text"].to_numpy(dtype=object)
-    report = {
-        "name": name,
-        "format": _format_label(raw.info),
-        "format_details": {k: raw.info.get(k) for k in ("format", "container", "delimiter", "has_header", "encoding")},
+    texts = dataset.items["text"].to_numpy(dtype=object)
+    ratings = events["rating"].to_numpy()
+    return {
+        "name": dataset.name,
+        "format": _format_label(info),
+        "format_details": {k: info.get(k) for k in ("format", "container", "delimiter", "has_header", "encoding")},
         "columns": {k: v for k, v in roles.items() if v is not None},
         "rows_read": int(rows_read),
-        "rows_kept": int(len(kept)),
-        "dropped": clean.dropped,
+        "rows_kept": int(len(events)),
+        "dropped": dropped,
         "n_interactions": int(len(events)),
         "n_users": int(n_users),
         "n_items": int(n_interacted),
-        "n_catalog_items": int(len(catalog_ids)),
-        "n_cold_items": int(len(catalog_ids) - n_interacted),
+        "n_catalog_items": int(dataset.n_items),
+        "n_cold_items": int(dataset.n_items - n_interacted),
         "density": float(n_pairs / (n_users * n_interacted)),
         "n_duplicate_events": int(len(events) - n_pairs),
         "min_events_per_user": int(per_user.min()),
         "median_events_per_user": float(np.median(per_user)),
         "share_users_under_3_events": share_lt3,
         "has_timestamps": bool(has_timestamps),
-        "timestamp_unit": clean.time_unit,
+        "timestamp_unit": time_unit,
         "first_event": _iso(low) if has_timestamps else None,
         "last_event": _iso(high) if has_timestamps else None,
         "time_span_days": round((high - low) / 86400, 3) if has_timestamps else None,
         "has_ratings": bool(has_ratings),
         "rating_kind": "quantity" if quantity else "explicit" if has_ratings else "implicit",
-        "rating_min": float(events["rating"].min()),
-        "rating_max": float(events["rating"].max()),
+        "rating_min": float(ratings.min()),
+        "rating_max": float(ratings.max()),
         "n_items_with_text": int(np.count_nonzero(texts != "")),
-        "n_items_with_categories": int(sum(1 for c in items_frame["categories"] if c)),
+        "n_items_with_categories": int(sum(1 for c in dataset.items["categories"] if c)),
         "metadata": meta_report,
         "warnings": warnings_,
     }
-    return Dataset(events=events, items=items_frame, user_ids=np.asarray(user_ids, dtype=object),
-                   item_ids=np.asarray(catalog_ids, dtype=object), report=report, name=name,
-                   has_timestamps=bool(has_timestamps), has_ratings=bool(has_ratings))
 
 
 def load_dataset(interactions, items=None, *, name: str | None = None, user_col: str | None = None,

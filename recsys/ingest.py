@@ -40,9 +40,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys.data import (_DROP_EXPLANATIONS, _KNOWN_NAMES, DROP_REASONS, QUANTITY_NAMES, DataError, Dataset,
-                         _catalogue, _clean_rows, _event_order, _event_roles, _format_label, _headerless_roles,
-                         _id_codes, _iso, _natural_order, _norm, load_item_metadata)
+from recsys.data import (_DROP_EXPLANATIONS, _KNOWN_NAMES, DROP_REASONS, DataError, Dataset, _catalogue,
+                         _clean_rows, _event_order, _event_roles, _headerless_roles, _id_codes, _natural_order,
+                         dataset_report, load_item_metadata)
 from recsys.formats import RawTable, display_name, read_delimited, read_json, sniff_layout, to_utf8
 
 __all__ = ["ingest_to_shards", "ShardedEvents", "load_sharded_dataset", "WindowShards", "build_window_shards",
@@ -409,72 +409,12 @@ def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, us
     dataset = Dataset(events=events, items=items_frame, user_ids=np.asarray(user_ids, dtype=object),
                       item_ids=np.asarray(catalog_ids, dtype=object), report={}, name=label,
                       has_timestamps=has_timestamps, has_ratings=has_ratings)
-    dataset.report = _report(dataset, roles=roles, info=state["info"], rows_read=rows_read, dropped=report_drops,
-                             units=units, metadata=metadata, warnings_=warnings_, n_interacted=len(interacted_ids))
+    dataset.report = dataset_report(dataset, roles=roles, info=state["info"], rows_read=rows_read,
+                                    dropped=report_drops, time_unit=units[0] if units else None,
+                                    meta_report=metadata[1] if metadata is not None else None,
+                                    warnings_=warnings_, n_interacted=len(interacted_ids))
+    dataset.report["streamed"] = True
     return _write_shards(dataset, Path(out_dir), shard_events=shard_events)
-
-
-def _report(dataset: Dataset, *, roles, info, rows_read, dropped, units, metadata, warnings_, n_interacted) -> dict:
-    """The `load_dataset` report for streamed events (same keys, same formulas)."""
-    events = dataset.events
-    users = events["user"].to_numpy()
-    items = events["item"].to_numpy()
-    seconds = events["timestamp"].to_numpy()
-    n_users = dataset.n_users
-    has_ratings, has_timestamps = dataset.has_ratings, dataset.has_timestamps
-    quantity = has_ratings and _norm(roles["rating"]) in QUANTITY_NAMES
-    per_user = np.bincount(users, minlength=n_users)
-    pair_keys = np.sort(users.astype(np.int64) * n_interacted + items)
-    n_pairs = int(1 + np.count_nonzero(pair_keys[1:] != pair_keys[:-1]))
-    del pair_keys
-    low, high = int(seconds.min()), int(seconds.max())
-    share_lt3 = float(np.mean(per_user < 3))
-    if not has_timestamps:
-        warnings_.append("no time column found: the file row order is used as event order")
-    if not has_ratings:
-        warnings_.append("no rating column found: every event has rating 1.0 (implicit feedback)")
-    if share_lt3 > 0.5:
-        warnings_.append(f"{share_lt3:.0%} of users have fewer than 3 events; leave-last-out evaluation "
-                         "will keep them in training only")
-    meta_report = metadata[1] if metadata is not None else None
-    if meta_report and meta_report.get("n_duplicate_ids"):
-        warnings_.append(f"item metadata has {meta_report['n_duplicate_ids']} duplicated item ids; "
-                         "the first row of each was used")
-    texts = dataset.items["text"].to_numpy(dtype=object)
-    ratings = events["rating"].to_numpy()
-    return {
-        "name": dataset.name,
-        "format": _format_label(info),
-        "format_details": {k: info.get(k) for k in ("format", "container", "delimiter", "has_header", "encoding")},
-        "columns": {k: v for k, v in roles.items() if v is not None},
-        "rows_read": int(rows_read),
-        "rows_kept": int(len(events)),
-        "dropped": dropped,
-        "n_interactions": int(len(events)),
-        "n_users": int(n_users),
-        "n_items": int(n_interacted),
-        "n_catalog_items": int(dataset.n_items),
-        "n_cold_items": int(dataset.n_items - n_interacted),
-        "density": float(n_pairs / (n_users * n_interacted)),
-        "n_duplicate_events": int(len(events) - n_pairs),
-        "min_events_per_user": int(per_user.min()),
-        "median_events_per_user": float(np.median(per_user)),
-        "share_users_under_3_events": share_lt3,
-        "has_timestamps": bool(has_timestamps),
-        "timestamp_unit": units[0] if units else None,
-        "first_event": _iso(low) if has_timestamps else None,
-        "last_event": _iso(high) if has_timestamps else None,
-        "time_span_days": round((high - low) / 86400, 3) if has_timestamps else None,
-        "has_ratings": bool(has_ratings),
-        "rating_kind": "quantity" if quantity else "explicit" if has_ratings else "implicit",
-        "rating_min": float(ratings.min()),
-        "rating_max": float(ratings.max()),
-        "n_items_with_text": int(np.count_nonzero(texts != "")),
-        "n_items_with_categories": int(sum(1 for c in dataset.items["categories"] if c)),
-        "metadata": meta_report,
-        "warnings": warnings_,
-        "streamed": True,
-    }
 
 
 def _write_json(path: Path, obj) -> None:
@@ -802,18 +742,17 @@ def train_sharded(shard_dir, config, *, run_dir, progress=None, cancel=None, str
         The stored `recsys.store.Run` (None on a non-chief worker).
     """
     from recsys.metrics import interaction_matrix
-    from recsys.store import check_writable, is_complete, load_run, run_key, write_run
+    from recsys.store import check_writable, load_run, run_key, stored_run, write_run
     from recsys.training import Progress, ValidationData, backend_name, fit_hybrid
 
     shards = ShardedEvents(shard_dir)
     key = run_key(shards.fingerprint(), config)
     path = Path(run_dir)
-    if is_complete(path):
-        existing = load_run(path)
-        if existing.run_id == key:
-            if progress:
-                progress(Progress(phase="done", history=existing.history))
-            return existing
+    existing = stored_run(path, key)
+    if existing is not None:
+        if progress:
+            progress(Progress(phase="done", history=existing.history))
+        return existing
     if is_chief:
         check_writable(path)  # fail before the window pass and training, not after
     if progress:

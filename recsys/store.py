@@ -69,9 +69,7 @@ def check_writable(path) -> None:
     Raises RunStoreError naming the folder and what to do (same messages as `write_run`).
     """
     path = Path(path)
-    if path.exists() and not _replaceable(path):
-        raise RunStoreError(f"could not write the run to {path}: it exists and is not a run folder. "
-                            "Choose a new or empty folder (RECSYS_RUNS_DIR / --run-dir).")
+    _refuse_foreign(path)
     probe = path.parent / f".tmp-probe-{uuid.uuid4().hex[:8]}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -89,9 +87,7 @@ def write_run(path, *, trained, dataset, config: TrainConfig, events: pd.DataFra
     Raises RunStoreError with the folder and the reason (no space, no permission …).
     """
     path = Path(path)
-    if path.exists() and not _replaceable(path):  # never swap away a user's file or folder (--run-dir typo)
-        raise RunStoreError(f"could not write the run to {path}: it exists and is not a run folder. "
-                            "Choose a new or empty folder (RECSYS_RUNS_DIR / --run-dir).")
+    _refuse_foreign(path)
     tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -143,6 +139,23 @@ def _write_error_message(path: Path, e: OSError) -> str:
               }.get(e.errno, e.strerror or str(e))
     return (f"could not write the run to {path}: {reason}. "
             "Free some space or choose a writable run folder (RECSYS_RUNS_DIR / --run-dir).")
+
+
+def _refuse_foreign(path: Path) -> None:
+    """Never swap away a user's own file or folder (a --run-dir typo)."""
+    if path.exists() and not _replaceable(path):
+        raise RunStoreError(f"could not write the run to {path}: it exists and is not a run folder. "
+                            "Choose a new or empty folder (RECSYS_RUNS_DIR / --run-dir).")
+
+
+def stored_run(path, key: str):
+    """The complete run at `path` if it is the run `key`, else None (the same data + config trained before)."""
+    path = Path(path)
+    if is_complete(path):
+        existing = load_run(path)
+        if existing.run_id == key:
+            return existing
+    return None
 
 
 def _replaceable(path: Path) -> bool:

@@ -435,19 +435,18 @@ def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progres
     from recsys.evaluate import history_before
     from recsys.metrics import interaction_matrix
     from recsys.split import leave_last_out_split
-    from recsys.store import RunStore, check_writable, is_complete, load_run, run_key, write_run
+    from recsys.store import RunStore, check_writable, load_run, run_key, stored_run, write_run
 
     key = run_key(dataset.fingerprint(), config)
     if run_dir is not None:
         path = Path(run_dir)
     else:
         path = (store or RunStore()).path_for(key)
-    if is_complete(path):
-        existing = load_run(path)
-        if existing.run_id == key:
-            if progress:
-                progress(Progress(phase="done", history=existing.history))
-            return existing
+    existing = stored_run(path, key)
+    if existing is not None:
+        if progress:
+            progress(Progress(phase="done", history=existing.history))
+        return existing
     if is_chief:
         check_writable(path)  # fail before training, not after it
     events = dataset.events

@@ -7,7 +7,7 @@ import sys
 import pandas as pd
 import pytest
 
-from planted import TINY, planted_frames
+from planted import planted_frames
 from recsys.cli import main
 
 TINY_FLAGS = ["--dim", "16", "--lstm-units", "24", "--cnn-filters", "16", "--kernel-size", "2", "--seq-len", "8",
