@@ -27,6 +27,8 @@ def test_finished_jobs_beyond_the_limit_are_forgotten(tmp_path):
         job.wait(timeout=600)
     last = registry.submit(dataset, TrainConfig(**{**TINY, "epochs": 1, "seed": 4}))
     last.wait(timeout=600)
-    assert len(registry.jobs()) == 2  # the newest finished job and the new one
-    assert jobs[0] not in registry.jobs()
+    kept = registry.jobs()
+    assert len(kept) == 2  # the most recently finished job and the new one
+    newest = max(jobs, key=lambda j: j.finished_at)
+    assert {id(j) for j in kept} == {id(newest), id(last)}
     assert len(RunStore(tmp_path).list_runs()) == 4  # the runs themselves stay
