@@ -299,11 +299,22 @@ class RunStore:
                         ("dim", "lstm_units", "cnn_filters", "kernel_size", "seq_len", "epochs", "seed")}})
         return sorted(out, key=lambda r: r["completed_at"], reverse=True)
 
-    def clean_incomplete(self) -> int:
-        """Removes temporary folders left by interrupted writes; returns how many."""
+    def clean_incomplete(self, *, older_than_s: float = 0.0) -> int:
+        """Removes temporary folders left by interrupted writes; returns how many.
+
+        `older_than_s` spares folders modified more recently (another process may be writing them).
+        """
+        import time
+
         n = 0
         if self.root.is_dir():
-            for path in self.root.glob(".tmp-*"):
+            now = time.time()
+            for path in list(self.root.glob(".tmp-*")) + list(self.root.glob(".old-*")):
+                try:
+                    if now - path.stat().st_mtime < older_than_s:
+                        continue
+                except OSError:
+                    continue
                 shutil.rmtree(path, ignore_errors=True)
                 n += 1
         return n

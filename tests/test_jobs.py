@@ -32,3 +32,17 @@ def test_finished_jobs_beyond_the_limit_are_forgotten(tmp_path):
     newest = max(jobs, key=lambda j: j.finished_at)
     assert {id(j) for j in kept} == {id(newest), id(last)}
     assert len(RunStore(tmp_path).list_runs()) == 4  # the runs themselves stay
+
+
+def test_clean_incomplete_spares_recent_temporary_folders(tmp_path):
+    import os
+    import time
+
+    store = RunStore(tmp_path)
+    old, recent = tmp_path / ".tmp-aaaa-1", tmp_path / ".tmp-bbbb-2"
+    old.mkdir()
+    recent.mkdir()
+    day_ago = time.time() - 2 * 86400
+    os.utime(old, (day_ago, day_ago))
+    assert store.clean_incomplete(older_than_s=86400) == 1
+    assert not old.exists() and recent.exists()

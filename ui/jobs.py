@@ -19,8 +19,13 @@ __all__ = ["cold_start_scorer", "job_registry", "start_umap_warm_up", "load_run_
 
 @st.cache_resource(show_spinner=False)
 def job_registry() -> JobRegistry:
-    """The one registry of this server process; its store root is `$RECSYS_RUNS_DIR` or `./runs`."""
-    return JobRegistry(RunStore(default_runs_dir()))
+    """The one registry of this server process; its store root is `$RECSYS_RUNS_DIR` or `./runs`.
+
+    On start-up, temporary folders of writes interrupted more than a day ago are removed.
+    """
+    store = RunStore(default_runs_dir())
+    store.clean_incomplete(older_than_s=24 * 3600)
+    return JobRegistry(store)
 
 
 def runs_root() -> Path:
