@@ -4,17 +4,13 @@ import streamlit as st
 
 from recsys import plots, projection, serving
 from ui.jobs import start_umap_warm_up
-from ui.session import active_run, serving_alpha
+from ui.session import require_active_run, serving_alpha
 from ui.state import keep_widget, remember_widget
 from ui.views import VECTOR_KINDS, embedding_frame, embeddings_download, item_label, pca_coords, umap_cached, \
     umap_compute, vectors_of
 
 st.title("Embeddings")
-run = active_run()
-if run is None:
-    st.info("No active run for this dataset yet: train one on the Train page (or pick one from its run history).")
-    st.page_link("pages/train.py", label="Go to Train")
-    st.stop()
+run = require_active_run()
 run_path = str(run.path)
 
 kinds = list(VECTOR_KINDS)

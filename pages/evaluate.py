@@ -6,14 +6,10 @@ import streamlit as st
 from recsys import plots
 from recsys.evaluate import metrics_table
 from ui.jobs import job_registry, show_job
-from ui.session import active_run, datasets, md_escape
+from ui.session import datasets, md_escape, require_active_run
 
 st.title("Evaluate")
-run = active_run()
-if run is None:
-    st.info("No active run for this dataset yet: train one on the Train page. Evaluation uses its settings.")
-    st.page_link("pages/train.py", label="Go to Train")
-    st.stop()
+run = require_active_run("train one on the Train page. Evaluation uses its settings.")
 
 dataset = next((d for d in datasets().values() if d.fingerprint() == run.fingerprint.get("fingerprint")), None)
 if dataset is None:

@@ -4,16 +4,12 @@ import streamlit as st
 
 from recsys import serving
 from ui.jobs import cold_start_scorer
-from ui.session import active_run, md_escape, serving_alpha
+from ui.session import md_escape, require_active_run, serving_alpha
 from ui.state import keep_widget, remember_widget
 from ui.views import component_rows, format_time, item_label, overlap, ranked_table, recommendations_csv
 
 st.title("Recommendations")
-run = active_run()
-if run is None:
-    st.info("No active run for this dataset yet: train one on the Train page (or pick one from its run history).")
-    st.page_link("pages/train.py", label="Go to Train")
-    st.stop()
+run = require_active_run()
 run_path = str(run.path)
 st.text(f"Run {run.run_id[:10]} — dataset {run.fingerprint.get('dataset')} — {run.n_users:,} users, "
         f"{run.n_items:,} items")

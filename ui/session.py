@@ -120,3 +120,13 @@ def status_line() -> None:
     job = job_registry().get(key) if key else None
     if job is not None and job.active:
         st.sidebar.text(f"Training: {job.progress.fraction:.0%}" if job.progress else "Training: starting")
+
+
+def require_active_run(hint: str = "train one on the Train page (or pick one from its run history)."):
+    """The active run, or an explanation with a link to the Train page and `st.stop()`."""
+    run = active_run()
+    if run is None:
+        st.info(f"No active run for this dataset yet: {hint}")
+        st.page_link("pages/train.py", label="Go to Train")
+        st.stop()
+    return run
