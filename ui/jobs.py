@@ -80,8 +80,14 @@ def _job_panel(state_key: str, cancel_key: str) -> None:
         return
     progress = job.progress
     fraction = float(progress.fraction) if progress is not None else 0.0
-    phase = progress.phase if progress is not None else job.status
-    st.progress(fraction, text=f"{job.kind}: {job.status} ({phase}) — {fraction:.0%}")
+    what = "Training" if job.kind == "train" else "Evaluation"
+    if job.active:
+        phase = progress.phase if progress is not None else "queued"
+        label = f"{what}: {phase} — {fraction:.0%}"
+    else:
+        label = {"done": f"{what} complete — 100%", "cancelled": f"{what} cancelled",
+                 "failed": f"{what} failed"}.get(job.status, f"{what}: {job.status}")
+    st.progress(fraction, text=label)
     if progress is not None:
         c1, c2, c3, c4 = st.columns(4)
         c1.metric("Epoch", f"{progress.epoch}/{progress.epochs}" if progress.epochs else "–")
