@@ -742,19 +742,15 @@ def train_sharded(shard_dir, config, *, run_dir, progress=None, cancel=None, str
         The stored `recsys.store.Run` (None on a non-chief worker).
     """
     from recsys.metrics import interaction_matrix
-    from recsys.store import check_writable, load_run, run_key, stored_run, write_run
-    from recsys.training import Progress, ValidationData, backend_name, fit_hybrid
+    from recsys.store import load_run, run_key, write_run
+    from recsys.training import Progress, ValidationData, backend_name, fit_hybrid, stored_run_or_check_writable
 
     shards = ShardedEvents(shard_dir)
     key = run_key(shards.fingerprint(), config)
     path = Path(run_dir)
-    existing = stored_run(path, key)
-    if existing is not None:
-        if progress:
-            progress(Progress(phase="done", history=existing.history))
+    existing = stored_run_or_check_writable(path, key, progress=progress, is_chief=is_chief)
+    if existing is not None:  # else checked writable before the window pass and training
         return existing
-    if is_chief:
-        check_writable(path)  # fail before the window pass and training, not after
     if progress:
         progress(Progress(phase="preparing", epochs=config.epochs))
     parent = Path(work_dir) if work_dir is not None else path.resolve().parent

@@ -42,10 +42,37 @@ class TrainingJob:
     def cancel(self) -> None:
         self.cancel_event.set()
 
+    def report(self, progress) -> None:
+        """The progress callback handed to training: keeps the latest report."""
+        self.progress = progress
+
     def wait(self, timeout: float | None = None) -> bool:
         if self.thread is not None:
             self.thread.join(timeout)
         return not self.active
+
+
+def _start(job: TrainingJob, work, *, name: str) -> TrainingJob:
+    """Runs `work()` in a daemon thread, turning its outcome into the job's status."""
+    from recsys.training import TrainingCancelled
+
+    def run():
+        job.status = "running"
+        try:
+            work()
+            job.status = "done"
+        except TrainingCancelled:
+            job.status = "cancelled"
+        except Exception as e:  # the message is shown to the user; the app stays up
+            job.error = f"{type(e).__name__}: {e}"
+            job.traceback = traceback.format_exc()
+            job.status = "failed"
+        finally:
+            job.finished_at = time.time()
+
+    job.thread = threading.Thread(target=run, name=name, daemon=True)
+    job.thread.start()
+    return job
 
 
 class JobRegistry:
@@ -67,7 +94,7 @@ class JobRegistry:
 
     def submit(self, dataset, config: TrainConfig) -> TrainingJob:
         """Starts training (or joins the running job for the same data + config)."""
-        from recsys.training import Progress, TrainingCancelled, train_run
+        from recsys.training import Progress, train_run
 
         key = run_key(dataset.fingerprint(), config)
         with self._lock:
@@ -83,25 +110,11 @@ class JobRegistry:
                 job.progress = Progress(phase="done")
                 return job
 
-            def work():
-                job.status = "running"
-                try:
-                    run = train_run(dataset, config, store=self.store,
-                                    progress=lambda p: setattr(job, "progress", p), cancel=job.cancel_event)
-                    job.run_path = str(run.path)
-                    job.status = "done"
-                except TrainingCancelled:
-                    job.status = "cancelled"
-                except Exception as e:  # the message is shown to the user; the app stays up
-                    job.error = f"{type(e).__name__}: {e}"
-                    job.traceback = traceback.format_exc()
-                    job.status = "failed"
-                finally:
-                    job.finished_at = time.time()
+            def train():
+                job.run_path = str(train_run(dataset, config, store=self.store, progress=job.report,
+                                             cancel=job.cancel_event).path)
 
-            job.thread = threading.Thread(target=work, name=f"train-{key[:8]}", daemon=True)
-            job.thread.start()
-            return job
+            return _start(job, train, name=f"train-{key[:8]}")
 
     def submit_evaluation(self, dataset, config: TrainConfig, *, k: int = 10) -> TrainingJob:
         """Runs `evaluate_dataset` in the background; results are kept under `<store>/evaluations/`."""
@@ -109,7 +122,7 @@ class JobRegistry:
         import operator
 
         from recsys.evaluate import evaluate_dataset
-        from recsys.training import Progress, TrainingCancelled
+        from recsys.training import Progress
 
         k = operator.index(k)  # an int (TypeError otherwise): it is part of the cache file name
         if k < 1:
@@ -132,29 +145,16 @@ class JobRegistry:
                 except (OSError, json.JSONDecodeError):
                     pass
 
-            def work():
-                job.status = "running"
-                try:
-                    result = evaluate_dataset(dataset, config, k=k, cancel=job.cancel_event,
-                                              progress=lambda p: setattr(job, "progress", p))
-                    path.parent.mkdir(parents=True, exist_ok=True)
-                    tmp = path.with_name(f"{path.stem}-{uuid.uuid4().hex[:8]}.tmp")  # own file per writer
-                    tmp.write_text(json.dumps(result, default=str))
-                    tmp.replace(path)
-                    job.result = json.loads(path.read_text())
-                    job.progress = Progress(phase="done", history=job.progress.history if job.progress else [])
-                    job.status = "done"
-                except TrainingCancelled:
-                    job.status = "cancelled"
-                except Exception as e:  # shown to the user; the app stays up
-                    job.error = f"{type(e).__name__}: {e}"
-                    job.status = "failed"
-                finally:
-                    job.finished_at = time.time()
+            def evaluate():
+                result = evaluate_dataset(dataset, config, k=k, cancel=job.cancel_event, progress=job.report)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                tmp = path.with_name(f"{path.stem}-{uuid.uuid4().hex[:8]}.tmp")  # own file per writer
+                tmp.write_text(json.dumps(result, default=str))
+                tmp.replace(path)
+                job.result = json.loads(path.read_text())
+                job.progress = Progress(phase="done", history=job.progress.history if job.progress else [])
 
-            job.thread = threading.Thread(target=work, name=f"eval-{key[5:13]}", daemon=True)
-            job.thread.start()
-            return job
+            return _start(job, evaluate, name=f"eval-{key[5:13]}")
 
     def get(self, key: str) -> TrainingJob | None:
         with self._lock:

@@ -420,6 +420,24 @@ def fit_hybrid(
                         train_seconds=time.perf_counter() - t0, device=device)
 
 
+def stored_run_or_check_writable(path, key: str, *, progress: ProgressFn | None = None, is_chief: bool = True):
+    """The complete run `key` at `path` (reported as done), or None after checking `path` is writable.
+
+    The same data + config returns the stored run at once; otherwise a run folder that could not be
+    written fails here, before any training.
+    """
+    from recsys.store import check_writable, stored_run
+
+    existing = stored_run(path, key)
+    if existing is not None:
+        if progress:
+            progress(Progress(phase="done", history=existing.history))
+        return existing
+    if is_chief:
+        check_writable(path)
+    return None
+
+
 def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progress: ProgressFn | None = None,
               cancel: threading.Event | None = None, strategy=None, is_chief: bool = True):
     """Trains on all of a dataset's events and stores the run; returns the stored run at once if it exists.
@@ -435,20 +453,16 @@ def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progres
     from recsys.evaluate import history_before
     from recsys.metrics import interaction_matrix
     from recsys.split import leave_last_out_split
-    from recsys.store import RunStore, check_writable, load_run, run_key, stored_run, write_run
+    from recsys.store import RunStore, load_run, run_key, write_run
 
     key = run_key(dataset.fingerprint(), config)
     if run_dir is not None:
         path = Path(run_dir)
     else:
         path = (store or RunStore()).path_for(key)
-    existing = stored_run(path, key)
+    existing = stored_run_or_check_writable(path, key, progress=progress, is_chief=is_chief)
     if existing is not None:
-        if progress:
-            progress(Progress(phase="done", history=existing.history))
         return existing
-    if is_chief:
-        check_writable(path)  # fail before training, not after it
     events = dataset.events
     split = leave_last_out_split(events)
     train_events = history_before(events, split.test) if len(split.test) else events
