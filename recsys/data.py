@@ -161,7 +161,15 @@ class Dataset:
         return self._index("item", self.item_ids, original_id)
 
     def fingerprint(self) -> str:
-        """SHA-256 hex digest of the content (events, ids, item metadata), stable across runs."""
+        """SHA-256 hex digest of the content (events, ids, item metadata), stable across runs.
+
+        Computed once: a Dataset is never mutated after loading (pages ask for it on every rerun).
+        """
+        if "fingerprint" not in self._lookups:
+            self._lookups["fingerprint"] = self._content_digest()
+        return self._lookups["fingerprint"]
+
+    def _content_digest(self) -> str:
         digest = hashlib.sha256()
         for column in ("user", "item", "rating", "timestamp"):
             digest.update(np.ascontiguousarray(self.events[column].to_numpy()).tobytes())
