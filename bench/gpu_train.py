@@ -42,7 +42,7 @@ def synthetic(n_events: int, *, n_users: int, n_items: int, seed: int = 0):
     return events, catalogue
 
 
-def run(events, items, *, n_users, steps, precision):
+def run(events, items, *, n_users, steps, precision, batch_size):
     from recsys.config import TrainConfig
     from recsys.training import Progress, TrainingCancelled, fit_hybrid
 
@@ -55,14 +55,14 @@ def run(events, items, *, n_users, steps, precision):
                 stop.set()
 
     try:
-        fit_hybrid(events, items, n_users=n_users, config=TrainConfig(epochs=1), progress=progress,
-                   cancel=stop, precision=precision)
+        fit_hybrid(events, items, n_users=n_users, config=TrainConfig(epochs=1, batch_size=batch_size),
+                   progress=progress, cancel=stop, precision=precision)
     except TrainingCancelled:
         pass
     (t0, s0, per_epoch), (t1, s1, _) = marks[1], marks[-1]  # the first step compiles
     seconds = t1 - t0
     events_per_s = len(events) * (s1 - s0) / per_epoch / seconds
-    return {"precision": precision, "steps": s1 - s0, "seconds": round(seconds, 2),
+    return {"precision": precision, "batch_size": batch_size, "steps": s1 - s0, "seconds": round(seconds, 2),
             "events_per_s": round(events_per_s), "steps_per_epoch": per_epoch}
 
 
@@ -72,6 +72,8 @@ def main():
     p.add_argument("--users", type=int, default=6040)
     p.add_argument("--items", type=int, default=3706)
     p.add_argument("--steps", type=int, default=200)
+    p.add_argument("--batch-size", type=int, nargs="+", default=[64],
+                   help="windows per batch (the default config uses 64); one pair of runs per value")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
     import keras
@@ -79,9 +81,17 @@ def main():
     from recsys.training import device_info
 
     events, items = synthetic(args.events, n_users=args.users, n_items=args.items)
-    figures = {"backend": keras.backend.backend(), "device": device_info(), "events": args.events,
-               "runs": [run(events, items, n_users=args.users, steps=args.steps, precision=prec)
-                        for prec in ("mixed", "float32")]}
+    figures = {"backend": keras.backend.backend(), "keras": keras.__version__, "device": device_info(),
+               "events": args.events, "users": args.users, "items": args.items, "runs": []}
+    if figures["backend"] == "jax":
+        import jax
+
+        figures["jax"] = jax.__version__
+    for batch_size in args.batch_size:
+        for prec in ("mixed", "float32"):
+            figures["runs"].append(run(events, items, n_users=args.users, steps=args.steps, precision=prec,
+                                       batch_size=batch_size))
+            print(json.dumps(figures["runs"][-1]), flush=True)
     print(json.dumps(figures, indent=2))
     if args.json:
         Path(args.json).write_text(json.dumps(figures, indent=2))
