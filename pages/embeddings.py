@@ -1,5 +1,7 @@
 """Embeddings page: 2-D maps of the learned item and user vectors, search, neighbours and a user overlay."""
 
+from functools import partial
+
 import streamlit as st
 
 from recsys import plots, projection, serving
@@ -86,6 +88,6 @@ figure = plots.embedding_map(frame, x="x", y="y", color=colour_column, hover_nam
 st.plotly_chart(figure, key="embedding_map", height=650)
 
 fmt = st.radio("Download format", ["CSV", "Parquet"], horizontal=True, key="emb_format")
-st.download_button(f"Download {kind} with ids ({fmt})", embeddings_download(run_path, kind, fmt),
+st.download_button(f"Download {kind} with ids ({fmt})", partial(embeddings_download, run_path, kind, fmt),
                    file_name=f"{VECTOR_KINDS[kind][1]}-{run.run_id[:10]}.{'csv' if fmt == 'CSV' else 'parquet'}",
-                   mime="text/csv" if fmt == "CSV" else "application/octet-stream", key="download_embeddings")
+                   mime="text/csv" if fmt == "CSV" else "application/octet-stream", key="download_embeddings", on_click="ignore")

@@ -1,5 +1,7 @@
 """Recommendations page: a user's history and top-N with the score split, instant α, similar items, cold start."""
 
+from functools import partial
+
 import streamlit as st
 
 from recsys import serving
@@ -106,10 +108,7 @@ with right:
             st.warning(md_escape(str(error)))
 
 # ------------------------------------------------------------------ download
-wanted = (run_path, float(alpha), top_n)
-if st.button(f"Prepare top-{top_n} of every user (CSV, α = {alpha:.2f})", key="prepare_recs",
-             help="Scores every user of the run once; the file is cached per run, α and N."):
-    st.session_state["recs_csv_for"] = wanted
-if st.session_state.get("recs_csv_for") == wanted:
-    st.download_button(f"Download top-{top_n} of every user (CSV, α = {alpha:.2f})", recommendations_csv(*wanted),
-                       file_name=f"recommendations-{run.run_id[:10]}.csv", mime="text/csv", key="download_recs")
+st.download_button(f"Download top-{top_n} of every user (CSV, α = {alpha:.2f})",
+                   partial(recommendations_csv, run_path, float(alpha), top_n),
+                   file_name=f"recommendations-{run.run_id[:10]}.csv", mime="text/csv", key="download_recs",
+                   on_click="ignore", help="Scores every user of the run when clicked; cached per run, α and N.")

@@ -113,5 +113,5 @@ if run is not None:
         st.plotly_chart(training_curves(run.history), key="active_run_curves")
     model_path = run.path / "model.keras"
     if model_path.is_file():
-        st.download_button("Download model (model.keras)", model_path.read_bytes(), file_name=f"{run.run_id}.keras",
-                           mime="application/octet-stream", key="download_model")
+        st.download_button("Download model (model.keras)", model_path.read_bytes, file_name=f"{run.run_id}.keras",
+                           mime="application/octet-stream", key="download_model", on_click="ignore")

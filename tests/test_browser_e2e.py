@@ -79,7 +79,6 @@ def test_upload_train_recommend_and_map_in_a_browser(shared_data, browser_page, 
         expect(heading).not_to_have_text(before, timeout=30_000)
         expect(page.get_by_test_id("stSidebar")).to_contain_text(heading.inner_text().split("= ")[1])
         _shot(page, artifacts_dir, "recommendations")
-        page.get_by_role("button", name=re.compile(r"Prepare top-10 of every user")).click()
         with page.expect_download(timeout=60_000) as download_info:
             page.get_by_role("button", name=re.compile(r"Download top-10 of every user")).click()
         lines = open(download_info.value.path(), encoding="utf-8").read().splitlines()
@@ -91,4 +90,8 @@ def test_upload_train_recommend_and_map_in_a_browser(shared_data, browser_page, 
         expect(page.get_by_role("heading", name="Embeddings", exact=True)).to_be_visible()
         expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_attached(timeout=60_000)
         _shot(page, artifacts_dir, "embeddings")
+        with page.expect_download(timeout=60_000) as download_info:  # generated on click, not on every rerun
+            page.get_by_role("button", name=re.compile(r"Download CF item vectors with ids")).click()
+        lines = open(download_info.value.path(), encoding="utf-8").read().splitlines()
+        assert lines[0].startswith("item_id,d0,d1,") and len(lines) == 1 + 1682
         assert not page.get_by_test_id("stException").count()
