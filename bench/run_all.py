@@ -1,7 +1,8 @@
 """Runs the bench/ suite (or a chosen subset) one script at a time and prints a summary table.
 
 Parts: load (bench/load.py, 5M-row CSV), train (bench/train_throughput.py: ML-100K, 1M, 10M),
-scoring (bench/scoring.py), projection (bench/projection.py), quality (bench/quality.py ml-100k:
+scoring (bench/scoring.py), projection (bench/projection.py), page (bench/embedding_page.py: the
+Embeddings page's PCA map through AppTest), quality (bench/quality.py ml-100k:
 the default-config training time target). Each part runs as its own process with its normal
 output shown; the table at the end collects the headline figures with their targets and the
 1-minute load average (the machine may be shared, so read figures next to it). Nothing is asserted.
@@ -25,7 +26,7 @@ import time
 from pathlib import Path
 
 BENCH = Path(__file__).resolve().parent
-PARTS = ("load", "train", "scoring", "projection", "quality")
+PARTS = ("load", "train", "scoring", "projection", "page", "quality")
 
 
 def load1() -> float:
@@ -128,6 +129,12 @@ def main() -> None:
                 rows.append((f"UMAP {n} projection cache hit", f"{r['cache_hit_s'] * 1e3:.1f} ms", "", r["umap_warm_load1"]))
                 rows.append((f"UMAP {n} next map, same process", f"{r['umap_again_s']:.1f} s (CPU {r['umap_again_cpu_s']:.1f})",
                              "< 15 s" if r["n"] == 10_000 else "", r["umap_again_load1"]))
+        if "page" in parts:
+            run("embedding_page.py", "--items", *(["10000"] if args.quick else ["10000", "50000"]),
+                "--json", str(out / "page.json"))
+            for label, r in json.loads((out / "page.json").read_text()).items() if (out / "page.json").is_file() else []:
+                rows.append((f"Embeddings page PCA map, {label}", f"first visit {r['first_visit_s']:.2f} s, "
+                             f"rerun {r['rerun_s']:.2f} s", "< 2 s", r["load1"]))
         if "quality" in parts:
             t0 = time.perf_counter()
             run("quality.py", "ml-100k", "--json", str(out / "quality.json"))
