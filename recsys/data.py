@@ -752,19 +752,26 @@ def _format_label(info: dict) -> str:
     return fmt
 
 
-def _mode_per_item(items: np.ndarray, values: np.ndarray, n_items: int) -> np.ndarray:
-    """Most frequent non-empty value per item (ties: the value seen first); "" where none."""
-    out = np.full(n_items, "", dtype=object)
-    keep = values != ""
+def _mode_code_per_item(items: np.ndarray, codes: np.ndarray, n_items: int) -> np.ndarray:
+    """Most frequent code >= 0 per item (ties: the code seen first); -1 where none."""
+    out = np.full(n_items, -1, dtype=np.int64)
+    keep = codes >= 0
     if not keep.any():
         return out
-    codes, uniques = pd.factorize(pd.Series(values[keep], dtype=object))
-    frame = pd.DataFrame({"item": items[keep], "value": codes, "position": np.arange(int(keep.sum()))})
+    frame = pd.DataFrame({"item": items[keep], "value": codes[keep], "position": np.arange(int(keep.sum()))})
     stats = frame.groupby(["item", "value"], sort=False).agg(n=("position", "size"), first=("position", "min"))
     stats = stats.reset_index().sort_values(["item", "n", "first"], ascending=[True, False, True], kind="mergesort")
     best = stats.drop_duplicates("item")
-    out[best["item"].to_numpy()] = np.asarray(uniques, dtype=object)[best["value"].to_numpy()]
+    out[best["item"].to_numpy()] = best["value"].to_numpy()
     return out
+
+
+def _mode_per_item(items: np.ndarray, values: np.ndarray, n_items: int) -> np.ndarray:
+    """Most frequent non-empty value per item (ties: the value seen first); "" where none."""
+    codes, uniques = pd.factorize(pd.Series(values, dtype=object))
+    uniques = np.append(np.asarray(uniques, dtype=object), "")
+    codes = np.where(uniques[codes] == "", -1, codes)
+    return uniques[_mode_code_per_item(items, codes, n_items)]  # -1 picks the "" appended last
 
 
 def _drop_report(reasons: np.ndarray, raw: RawTable) -> dict:
@@ -898,16 +905,18 @@ def _encode_present(codes: np.ndarray, values: np.ndarray) -> tuple[np.ndarray, 
     return lookup[codes], values[ordered]
 
 
-def _catalogue(table: pa.Table, roles: dict, items: np.ndarray, kept: np.ndarray, interacted_ids: np.ndarray,
+TEXT_ROLES = ("title", "description", "categories")
+
+
+def _catalogue(derived: dict, items: np.ndarray, interacted_ids: np.ndarray,
                metadata: tuple | None, warnings_: list) -> tuple[np.ndarray, pd.DataFrame]:
     """Item ids and the items frame: interacted items first, then metadata-only (cold) items.
 
-    Titles/descriptions/categories come from the metadata file where it has them, else from the most
-    frequent value of such columns in the interaction rows (e.g. Online Retail's Description).
+    Titles/descriptions/categories come from the metadata file where it has them, else from `derived`:
+    role -> the most frequent value per interacted item of such a column in the interaction rows
+    (e.g. Online Retail's Description).
     """
     n_interacted = len(interacted_ids)
-    derived = {role: _mode_per_item(items, _strings(table.column(roles[role]))[kept], n_interacted)
-               for role in ("title", "description", "categories") if roles.get(role)}
     meta_frame = metadata[0] if metadata is not None else None
     catalog_ids = interacted_ids
     meta_rows = np.full(n_interacted, -1)
@@ -981,7 +990,9 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     events = pd.DataFrame({"user": users.astype(np.int32), "item": items.astype(np.int32),
                            "rating": ratings.astype(np.float32), "timestamp": seconds.astype(np.int64)})
     warnings_ = clean.warnings
-    catalog_ids, items_frame = _catalogue(table, roles, items, kept, interacted_ids, metadata, warnings_)
+    derived = {role: _mode_per_item(items, _strings(table.column(roles[role]))[kept], len(interacted_ids))
+               for role in TEXT_ROLES if roles.get(role)}
+    catalog_ids, items_frame = _catalogue(derived, items, interacted_ids, metadata, warnings_)
 
     has_ratings, has_timestamps = roles.get("rating") is not None, roles.get("timestamp") is not None
     dataset = Dataset(events=events, items=items_frame, user_ids=np.asarray(user_ids, dtype=object),

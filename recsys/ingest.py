@@ -2,13 +2,15 @@
 
 `ingest_to_shards` reads a CSV/TSV/JSON Lines/Parquet file (plain or gzip) block by block, with the
 sniffing, column detection, id normalisation, timestamp parsing and drop rules of `recsys.data`, and
-keeps only compact arrays per kept event (user/item int32, rating float32, timestamp int64, 20 bytes)
-plus one dictionary per id kind: never a frame of id strings for all rows. It then numbers ids exactly
+keeps only compact arrays per kept event (user/item int32, rating float32, timestamp int64, 20 bytes;
+4 more per title/description/category column, as in Online Retail) plus one dictionary per id kind and
+text column: never a frame of id strings for all rows. It then numbers ids exactly
 as `load_dataset` does (natural order), sorts by (user, timestamp, file row) and writes:
 
     events-00000.parquet ...  user, item, rating, timestamp; user-sorted, each shard holds whole users
     users.parquet             user, user_id (the original ids as text)
-    items.parquet             item_id, title, text, categories, n_events (metadata when an items file is given)
+    items.parquet             item_id, title, text, categories, n_events (from the items file, else from text
+                              columns of the interactions: each item's most frequent value, as load_dataset)
     report.json               the `Dataset.report` keys (dropped rows with counts and examples, ...)
     manifest.json             written last: shard list, sizes, fingerprint (== load_dataset's fingerprint)
 
@@ -40,9 +42,9 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from recsys.data import (_DROP_EXPLANATIONS, _KNOWN_NAMES, DROP_REASONS, DataError, Dataset, _catalogue,
-                         _clean_rows, _event_order, _event_roles, _headerless_roles, _id_codes, _natural_order,
-                         dataset_report, load_item_metadata)
+from recsys.data import (_DROP_EXPLANATIONS, _KNOWN_NAMES, DROP_REASONS, TEXT_ROLES, DataError, Dataset, _catalogue,
+                         _clean_rows, _event_order, _event_roles, _headerless_roles, _id_codes, _mode_code_per_item,
+                         _natural_order, _strings, dataset_report, load_item_metadata)
 from recsys.formats import RawTable, display_name, read_delimited, read_json, sniff_layout, to_utf8
 
 __all__ = ["ingest_to_shards", "ShardedEvents", "load_sharded_dataset", "WindowShards", "build_window_shards",
@@ -248,6 +250,40 @@ class _IdDictionary:
         return rank, ids[order]
 
 
+class _TextCodes:
+    """One text column of the interactions (title/description/categories) as an int32 code per event.
+
+    Codes index distinct non-empty values (-1 = empty), so an item's most frequent value can be picked at
+    the end exactly as `load_dataset` does, at 4 bytes per event. A column with more distinct values than
+    `max_values` (free text per event, not per item) is given up with a warning instead of growing.
+    """
+
+    def __init__(self, column: str, max_values: int):
+        self.column, self.max_values = column, max_values
+        self.index: dict = {}
+        self.parts: list = []
+        self.given_up = False
+
+    def add(self, values: np.ndarray) -> None:
+        if self.given_up:
+            return
+        codes, uniques = pd.factorize(pd.Series(values, dtype=object))
+        index = self.index
+        lookup = np.array([-1 if u == "" else index.setdefault(u, len(index)) for u in uniques] + [-1],
+                          dtype=np.int32)
+        if len(index) > self.max_values:
+            self.given_up, self.index, self.parts = True, {}, []
+            return
+        self.parts.append(lookup[codes])
+
+    def per_item(self, order: np.ndarray | None, items: np.ndarray, n_items: int) -> np.ndarray:
+        codes = np.concatenate(self.parts) if self.parts else np.zeros(0, np.int32)
+        if order is not None:
+            codes = codes[order]
+        values = np.append(np.array(list(self.index), dtype=object), "")
+        return values[_mode_code_per_item(items, codes, n_items)]
+
+
 def _merge_drops(total: dict, dropped: dict) -> None:
     for reason, entry in dropped.items():
         slot = total.setdefault(reason, {"count": 0, "examples": []})
@@ -276,7 +312,7 @@ def _split_shards(users: np.ndarray, shard_events: int) -> list[tuple[int, int]]
 def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, user_col: str | None = None,
                      item_col: str | None = None, rating_col: str | None = None, time_col: str | None = None,
                      chunk_rows: int = 2_000_000, shard_events: int = DEFAULT_SHARD_EVENTS,
-                     max_memory_mb: int | None = None) -> dict:
+                     max_memory_mb: int | None = None, max_text_values: int = 5_000_000) -> dict:
     """Stream an interaction file into user-sorted Parquet shards, with the same cleaning as `load_dataset`.
 
     Args:
@@ -289,11 +325,13 @@ def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, us
         shard_events: target events per shard (shards end at user boundaries).
         max_memory_mb: optional cap on a chunk's parsing memory; lowers `chunk_rows` to fit (about
             200 bytes per row while a chunk is parsed and cleaned).
+        max_text_values: title/description/category columns inside the interactions are kept as 4-byte
+            codes per event; one with more distinct values than this is not used for item texts (warned).
 
     Returns:
         The manifest (dict): name, fingerprint, n_events, n_users, n_items, shards [{path, n_events,
         first_user, last_user}], has_timestamps, has_ratings. Ids, events and the report equal what
-        `load_dataset` gives for the same file, except that item titles come only from `items`.
+        `load_dataset` gives for the same file.
 
     Raises:
         DataError: one line naming the file, the row/column and what to do.
@@ -314,6 +352,7 @@ def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, us
     state: dict = {}
     rows_parsed = 0
     role_lost: set = set()
+    texts: dict = {}
     try:
         for chunk in _chunks(path, label, overrides, chunk_rows=chunk_rows, state=state):
             roles = state["roles"]
@@ -342,6 +381,11 @@ def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, us
                                  .astype(np.int32))
             parts["item"].append(items_dict.encode(item_codes[kept] if select else item_codes, item_values)
                                  .astype(np.int32))
+            for role in TEXT_ROLES:
+                if roles.get(role):
+                    tally = texts.setdefault(role, _TextCodes(roles[role], max_text_values))
+                    values = _strings(table.column(roles[role]))
+                    tally.add(values[kept] if select else values)
             n_kept = len(kept)
             parts["rating"].append(clean.ratings[:n_kept].astype(np.float32))
             parts["timestamp"].append(clean.seconds[:n_kept].astype(np.int64))
@@ -386,7 +430,9 @@ def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, us
         item_codes = item_codes[order]
         ratings = ratings[order]
         seconds = seconds[order]
-        del order
+    derived = {role: tally.per_item(order, item_codes, len(interacted_ids))
+               for role, tally in texts.items() if not tally.given_up}
+    del order
 
     warnings_ = list(state["warnings"])
     if skipped:
@@ -400,10 +446,11 @@ def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, us
                          "those rows were dropped")
     if len(set(units)) > 1:
         warnings_.append(f"timestamps were read in different units in different parts of the file ({sorted(set(units))})")
-    text_roles = [roles[r] for r in ("title", "description", "categories") if roles.get(r)]
-    if text_roles:
-        warnings_.append(f"columns {text_roles} were not used for item texts when streaming; pass an items file")
-    catalog_ids, items_frame = _catalogue(None, {}, item_codes, None, interacted_ids, metadata, warnings_)
+    for tally in texts.values():
+        if tally.given_up:
+            warnings_.append(f"column {tally.column!r} has more than {max_text_values:,} distinct values, so it "
+                             "was not used for item texts; pass an items file with one row per item")
+    catalog_ids, items_frame = _catalogue(derived, item_codes, interacted_ids, metadata, warnings_)
     has_ratings, has_timestamps = roles.get("rating") is not None, roles.get("timestamp") is not None
     events = pd.DataFrame({"user": users, "item": item_codes, "rating": ratings, "timestamp": seconds}, copy=False)
     dataset = Dataset(events=events, items=items_frame, user_ids=np.asarray(user_ids, dtype=object),

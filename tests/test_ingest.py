@@ -155,6 +155,49 @@ def test_items_file_adds_titles_and_cold_items(tmp_path):
     assert got.report["n_cold_items"] == 4
 
 
+def _events_with_texts(path: Path, *, n: int = 3000, seed: int = 1) -> None:
+    """Events whose rows carry the item's title/description/genre, with variants (the most frequent wins)."""
+    rng = np.random.default_rng(seed)
+    items = rng.integers(0, 60, n)
+    frame = pd.DataFrame({"user_id": rng.integers(0, 200, n), "item_id": items,
+                          "timestamp": 1_700_000_000 + rng.integers(0, 5000, n),
+                          "title": [f"Item {i}" for i in items],
+                          "description": [f"gadget {i} {'in red' if rng.random() < 0.3 else 'in blue'}" for i in items],
+                          "genre": [f"g{i % 5}" for i in items]})
+    frame.loc[frame.index[::7], "description"] = ""  # empty values never win
+    frame.to_csv(path, index=False)
+
+
+def test_item_texts_inside_the_interactions_stream_like_load_dataset(tmp_path):
+    path = tmp_path / "events.csv"
+    _events_with_texts(path)
+    ingest_to_shards(path, tmp_path / "s", chunk_rows=97, shard_events=400)
+    expected, got = load_dataset(path), load_sharded_dataset(tmp_path / "s")
+    assert got.fingerprint() == expected.fingerprint()
+    pd.testing.assert_frame_equal(got.items, expected.items)
+    assert got.items["text"].str.contains("gadget").all()
+    assert not any("item texts" in w for w in got.report["warnings"])
+
+
+def test_online_retail_descriptions_survive_streaming_ingest(shared_data, tmp_path):
+    path = shared_data / "online-retail" / "online_retail.csv.gz"
+    ingest_to_shards(path, tmp_path / "s", chunk_rows=100_000)
+    expected, got = load_dataset(path), load_sharded_dataset(tmp_path / "s")
+    assert got.fingerprint() == expected.fingerprint()
+    pd.testing.assert_frame_equal(got.items, expected.items)
+    assert (got.items["text"] != "").mean() > 0.99
+
+
+def test_free_text_per_event_is_not_kept_for_item_texts(tmp_path):
+    path = tmp_path / "events.csv"
+    pd.DataFrame({"user_id": np.arange(400) % 20, "item_id": np.arange(400) % 30,
+                  "description": [f"note {i}" for i in range(400)]}).to_csv(path, index=False)
+    ingest_to_shards(path, tmp_path / "s", chunk_rows=50, max_text_values=100)
+    got = load_sharded_dataset(tmp_path / "s")
+    assert (got.items["text"] == "").all()
+    assert any("'description' has more than 100 distinct values" in w for w in got.report["warnings"])
+
+
 def test_bad_inputs_raise_one_line_data_errors(tmp_path):
     (tmp_path / "a.json").write_text('[{"user": 1, "item": 2}]')
     with pytest.raises(DataError, match="JSON Lines"):
