@@ -120,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     s = sub.add_parser("runs", help="list the complete runs of a run store")
     s.add_argument("--store", default=None, help="run store folder (default $RECSYS_RUNS_DIR or ./runs)")
+    s.add_argument("--clean", action="store_true",
+                   help="also remove the temporary folders of interrupted writes older than a day (the app does "
+                        "this at start-up; younger ones may belong to a training still writing)")
     return p
 
 
@@ -319,7 +322,11 @@ def cmd_evaluate(args):
 def cmd_runs(args):
     from recsys.store import RunStore
 
-    print(json.dumps(RunStore(args.store).list_runs(), indent=2, default=str))
+    store = RunStore(args.store)
+    if args.clean:
+        removed = store.clean_incomplete(older_than_s=24 * 3600)
+        print(f"removed {removed} leftover folder(s) of interrupted writes from {store.root}", file=sys.stderr)
+    print(json.dumps(store.list_runs(), indent=2, default=str))
 
 
 COMMANDS = {"demo": cmd_demo, "inspect": cmd_inspect, "ingest": cmd_ingest, "train": cmd_train, "recommend": cmd_recommend,

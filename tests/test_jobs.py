@@ -46,3 +46,22 @@ def test_clean_incomplete_spares_recent_temporary_folders(tmp_path):
     os.utime(old, (day_ago, day_ago))
     assert store.clean_incomplete(older_than_s=86400) == 1
     assert not old.exists() and recent.exists()
+
+
+def test_cli_runs_clean_removes_day_old_leftovers_only(tmp_path, capsys):
+    import os
+    import time
+
+    from recsys.cli import main
+
+    old, recent = tmp_path / ".tmp-cccc-1", tmp_path / ".old-dddd-2"
+    old.mkdir()
+    recent.mkdir()
+    day_ago = time.time() - 2 * 86400
+    os.utime(old, (day_ago, day_ago))
+    assert main(["runs", "--store", str(tmp_path)]) == 0
+    assert old.exists()  # listing alone removes nothing
+    assert main(["runs", "--store", str(tmp_path), "--clean"]) == 0
+    assert not old.exists() and recent.exists()
+    out = capsys.readouterr()
+    assert "removed 1 leftover folder" in out.err and out.out.strip().endswith("[]")
