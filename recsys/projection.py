@@ -29,13 +29,18 @@ __all__ = [
     "umap_2d",
     "umap_cache_path",
     "umap_fallback_reason",
+    "exact_knn",
 ]
 
-_CACHE_FORMAT = 2  # bump when the cached array's meaning changes (2: UMAP_EPOCHS passes)
+_CACHE_FORMAT = 3  # bump when the cached array's meaning changes (2: UMAP_EPOCHS passes, 3: exact kNN)
 # umap-learn runs 500 optimisation passes up to 10k rows and 200 above; 200 everywhere keeps a 10k-item
 # map at ~4 s once compiled, with pictures indistinguishable for exploration.
 UMAP_EPOCHS = 200
 _METRICS = ("cosine", "dot", "euclidean")
+# Up to this many vectors UMAP gets its neighbour graph from an exact blocked matmul search instead of
+# pynndescent, whose NN-descent functions numba cannot disk-cache (they use dynamic globals): that
+# compile cost ~8 s in every new process. Exact search is also deterministic and at least as accurate.
+EXACT_KNN_MAX = 20_000
 
 
 class ProjectionFallbackWarning(UserWarning):
@@ -228,6 +233,9 @@ def umap_2d(
     import umap
 
     _enable_umap_disk_cache()
+    precomputed = (None, None, None)
+    if matrix.shape[0] <= EXACT_KNN_MAX and metric in ("cosine", "euclidean"):
+        precomputed = exact_knn(matrix, n_neighbors, metric=metric)
     reducer = umap.UMAP(
         n_components=2,
         n_neighbors=n_neighbors,
@@ -236,13 +244,74 @@ def umap_2d(
         random_state=seed,
         n_jobs=1,
         n_epochs=UMAP_EPOCHS,
+        precomputed_knn=precomputed,
     )
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message=".*n_jobs.*overridden.*")
+        warnings.filterwarnings("ignore", message=".*knn_search_index.*")  # we never `transform` new points
         coords = np.asarray(reducer.fit_transform(matrix), dtype=np.float32)
     if path is not None:
         _save_atomic(path, coords)
     return coords
+
+
+def exact_knn(vectors, k: int, *, metric: str = "cosine", block_rows: int = 2048) -> tuple[np.ndarray, np.ndarray]:
+    """Exact k nearest neighbours of every row, itself first, as UMAP's `precomputed_knn` expects.
+
+    Distances are computed one block of rows at a time ([block_rows, n] floats), on one BLAS thread
+    (steady on a busy machine). Cosine distance follows umap-learn: 1 - cos, and a zero vector is at
+    distance 1 from every other vector. Ties go to the lower index, so the graph is reproducible.
+
+    Returns:
+        (indices int64 [n, k], distances float32 [n, k]).
+    """
+    from threadpoolctl import threadpool_limits
+
+    matrix = _as_matrix(vectors).astype(np.float32, copy=False)
+    n = matrix.shape[0]
+    k = min(int(k), n)
+    if metric == "cosine":
+        norms = np.linalg.norm(matrix, axis=1, keepdims=True)
+        matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+    elif metric != "euclidean":
+        raise ValueError(f"exact_knn: metric must be 'cosine' or 'euclidean', got {metric!r}")
+    squares = np.einsum("ij,ij->i", matrix, matrix)
+    indices = np.empty((n, k), dtype=np.int64)
+    distances = np.empty((n, k), dtype=np.float32)
+    with threadpool_limits(1):
+        for start in range(0, n, block_rows):
+            stop = min(start + block_rows, n)
+            rows = np.arange(stop - start)
+            # ranked by a score with the same order as the distance: -cos, or |y|^2 - 2 x.y
+            score = matrix[start:stop] @ matrix.T
+            if metric == "cosine":
+                np.negative(score, out=score)
+            else:
+                score *= -2.0
+                score += squares[None, :]
+            score[rows, rows + start] = -np.inf  # itself first
+            if k < n:
+                nearest = np.argpartition(score, k - 1, axis=1)[:, :k]
+            else:
+                nearest = np.tile(np.arange(n), (len(rows), 1))
+            picked = np.take_along_axis(score, nearest, axis=1)
+            # argpartition picks arbitrarily among values tied at the k-th place: take the lowest indices
+            kth = picked.max(axis=1)
+            for row in np.flatnonzero((score <= kth[:, None]).sum(axis=1) > k):
+                below = np.flatnonzero(score[row] < kth[row])
+                nearest[row] = np.concatenate([below, np.flatnonzero(score[row] == kth[row])[: k - len(below)]])
+                picked[row] = score[row, nearest[row]]
+            order = np.lexsort((nearest, picked), axis=1)
+            nearest = np.take_along_axis(nearest, order, axis=1)
+            picked = np.take_along_axis(picked, order, axis=1)
+            if metric == "cosine":
+                found = 1.0 + picked
+            else:
+                found = np.sqrt(np.maximum(squares[start:stop, None] + picked, 0.0))
+            found[:, 0] = 0.0
+            indices[start:stop] = nearest
+            distances[start:stop] = np.maximum(found, 0.0)
+    return indices, distances
 
 
 _UMAP_CACHE_ENABLED = False
@@ -276,7 +345,8 @@ def _enable_umap_disk_cache() -> None:
 
 
 def warm_up_umap(seed: int = 0) -> None:
-    """Compiles umap-learn's numba code on a tiny random input (~30 s once per process).
+    """Compiles umap-learn's and pynndescent's numba code on tiny random inputs (seconds with a warm numba
+    disk cache, ~30 s the first time).
 
     The app calls this in a background thread at start-up, so the first real map takes seconds.
     """
@@ -284,6 +354,11 @@ def warm_up_umap(seed: int = 0) -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         umap_2d(rng.normal(size=(64, 8)).astype(np.float32), seed=seed, n_neighbors=5)
+        # maps above EXACT_KNN_MAX use pynndescent, whose NN-descent numba cannot disk-cache
+        from pynndescent import NNDescent
+
+        NNDescent(rng.normal(size=(300, 8)).astype(np.float32), n_neighbors=5, metric="cosine",
+                  random_state=seed, n_jobs=1)
 
 
 def nearest_neighbors(vectors, query_index: int, *, k: int = 10, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:

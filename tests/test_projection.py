@@ -227,6 +227,65 @@ def test_neighbours_bad_arguments():
         nearest_neighbors(VECTORS, 0, k=-1)
 
 
+# --- exact kNN for UMAP ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("metric", ["cosine", "euclidean"])
+def test_exact_knn_matches_a_brute_force_search(metric):
+    from sklearn.neighbors import NearestNeighbors
+
+    rng = np.random.default_rng(3)
+    vectors = rng.normal(size=(700, 12)).astype(np.float32)
+    vectors[9] = 0.0  # a zero vector: cosine distance 1 to every other vector
+    indices, distances = projection.exact_knn(vectors, 10, metric=metric, block_rows=128)
+    expected_d, expected_i = NearestNeighbors(n_neighbors=10, metric=metric, algorithm="brute").fit(vectors) \
+        .kneighbors(vectors)
+    assert indices.shape == distances.shape == (700, 10)
+    assert (indices[:, 0] == np.arange(700)).all() and (distances[:, 0] == 0).all()  # itself first
+    np.testing.assert_allclose(distances, expected_d, atol=1e-5)
+    # same neighbour sets except where distances tie at the k-th place (the zero vector's row)
+    same = [set(a) == set(b) for a, b in zip(indices, expected_i)]
+    assert sum(same) >= 699
+    if metric == "cosine":
+        assert (distances[9, 1:] == 1.0).all() and indices[9, 1:].tolist() == list(range(9))
+
+
+def test_exact_knn_breaks_ties_by_lower_index():
+    vectors = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [3.0, 0.0], [0.0, 5.0]], dtype=np.float32)
+    indices, distances = projection.exact_knn(vectors, 3, metric="cosine")
+    assert indices[0].tolist() == [0, 1, 3]  # rows 1 and 3 point the same way as row 0
+    assert indices[2].tolist() == [2, 4, 0]
+    np.testing.assert_allclose(distances[2], [0.0, 0.0, 1.0], atol=1e-6)
+
+
+def test_umap_uses_the_exact_graph_up_to_the_limit_and_nn_descent_above(two_clusters, monkeypatch):
+    """Below EXACT_KNN_MAX pynndescent is never called (its NN-descent is recompiled in every process)."""
+    import umap.umap_
+
+    calls = []
+    real = umap.umap_.nearest_neighbors
+
+    def spy(*args, **kwargs):
+        calls.append(len(args[0]))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(umap.umap_, "nearest_neighbors", spy)
+    exact = umap_2d(two_clusters, seed=0)
+    assert calls == []
+    assert _separated(exact)
+    monkeypatch.setattr(projection, "EXACT_KNN_MAX", 10)
+    approximate = umap_2d(two_clusters, seed=0)
+    assert calls == [60]
+    assert _separated(approximate)
+
+
+def _separated(coords) -> bool:
+    """The two clusters of `two_clusters` land apart: every point is closer to its own cluster's centre."""
+    a, b = coords[:30].mean(axis=0), coords[30:].mean(axis=0)
+    near_a = np.linalg.norm(coords - a, axis=1) < np.linalg.norm(coords - b, axis=1)
+    return bool(near_a[:30].all() and not near_a[30:].any())
+
+
 def test_module_exports_public_api():
     assert set(projection.__all__) >= {"pca_2d", "umap_2d", "nearest_neighbors"}
 
