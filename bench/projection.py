@@ -6,8 +6,9 @@ UMAP is timed three ways per size, each in a fresh process so nothing is shared 
     i.e. what the app sees after its first UMAP; includes `import umap` (umap_2d imports lazily);
   * cache hit: `umap_2d(..., cache_dir=...)` again on the same vectors (reads the cached .npy);
   * again: then `umap_2d` on other vectors in that same warm process (every function compiled):
-    what a long-lived app process pays for its next map. umap/pynndescent do not disk-cache all
-    their numba functions, so a new process still compiles for ~30 s CPU even with a warm cache.
+    what a long-lived app process pays for its next map. Up to `recsys.projection.EXACT_KNN_MAX`
+    vectors the neighbour graph is an exact matmul search; above it pynndescent's NN-descent, which
+    numba cannot disk-cache, is compiled again in every new process (~8 s).
 PCA (`pca_2d`) is timed in the cold process (median of 3) with the default BLAS threads and
 with one BLAS thread (threadpoolctl): on a busy 2-core box OpenBLAS threads spin and the
 default can be 10x slower. Targets (embedding page): PCA map < 2 s,
