@@ -43,7 +43,7 @@ if method == "UMAP":
     if reason:
         st.info(reason)
     elif umap is None:
-        start_umap_warm_up()  # compile UMAP while the user reads this
+        start_umap_warm_up(len(coords) > projection.EXACT_KNN_MAX)  # compile UMAP while the user reads this
         st.caption("UMAP takes a few seconds; it is computed once per run and vector kind, then cached.")
         if st.button("Compute UMAP", key="compute_umap"):
             with st.spinner("Running UMAP…"):

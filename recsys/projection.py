@@ -344,21 +344,22 @@ def _enable_umap_disk_cache() -> None:
     _UMAP_CACHE_ENABLED = True
 
 
-def warm_up_umap(seed: int = 0) -> None:
-    """Compiles umap-learn's and pynndescent's numba code on tiny random inputs (seconds with a warm numba
-    disk cache, ~30 s the first time).
+def warm_up_umap(seed: int = 0, *, nn_descent: bool = False) -> None:
+    """Compiles umap-learn's numba code on a tiny random input (seconds with a warm numba disk cache,
+    ~30 s the first time), and with `nn_descent` pynndescent's too (maps above EXACT_KNN_MAX use it,
+    and numba cannot disk-cache it, so it costs ~8 s in every process).
 
-    The app calls this in a background thread at start-up, so the first real map takes seconds.
+    The Embeddings page calls this in a background thread when UMAP is picked, so the map takes seconds.
     """
     rng = np.random.default_rng(seed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         umap_2d(rng.normal(size=(64, 8)).astype(np.float32), seed=seed, n_neighbors=5)
-        # maps above EXACT_KNN_MAX use pynndescent, whose NN-descent numba cannot disk-cache
-        from pynndescent import NNDescent
+        if nn_descent:
+            from pynndescent import NNDescent
 
-        NNDescent(rng.normal(size=(300, 8)).astype(np.float32), n_neighbors=5, metric="cosine",
-                  random_state=seed, n_jobs=1)
+            NNDescent(rng.normal(size=(300, 8)).astype(np.float32), n_neighbors=5, metric="cosine",
+                      random_state=seed, n_jobs=1)
 
 
 def nearest_neighbors(vectors, query_index: int, *, k: int = 10, metric: str = "cosine") -> tuple[np.ndarray, np.ndarray]:

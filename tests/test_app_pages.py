@@ -159,7 +159,7 @@ def test_every_page_on_demo_data(fresh_app, monkeypatch, tmp_path):
         return coords
 
     monkeypatch.setattr(projection, "umap_2d", fake_umap)
-    monkeypatch.setattr(projection, "warm_up_umap", lambda seed=0: None, raising=False)
+    monkeypatch.setattr(projection, "warm_up_umap", lambda seed=0, nn_descent=False: None, raising=False)
     at.selectbox(key="emb_projection").set_value("UMAP").run()
     _ok(at, "UMAP chosen")
     at.button(key="compute_umap").click().run()

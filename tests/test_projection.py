@@ -258,8 +258,9 @@ def test_exact_knn_breaks_ties_by_lower_index():
     np.testing.assert_allclose(distances[2], [0.0, 0.0, 1.0], atol=1e-6)
 
 
-def test_umap_uses_the_exact_graph_up_to_the_limit_and_nn_descent_above(two_clusters, monkeypatch):
-    """Below EXACT_KNN_MAX pynndescent is never called (its NN-descent is recompiled in every process)."""
+def test_umap_uses_the_exact_graph_up_to_the_limit_and_its_own_search_above(two_clusters, monkeypatch):
+    """Up to EXACT_KNN_MAX umap-learn's neighbour search (pynndescent above 4,096 rows, recompiled in every
+    process) is never called; above it, it is."""
     import umap.umap_
 
     calls = []

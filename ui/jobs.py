@@ -53,16 +53,14 @@ def cold_start_scorer(path: str):
 
 
 @st.cache_resource(show_spinner=False)
-def start_umap_warm_up():
-    """Compiles UMAP's numba code in a background thread, once per process (see projection.warm_up_umap)."""
+def start_umap_warm_up(nn_descent: bool = False):
+    """Compiles UMAP's numba code in a background thread, once per process and kind (projection.warm_up_umap)."""
     import threading
 
     from recsys import projection
 
-    warm_up = getattr(projection, "warm_up_umap", None)
-    if warm_up is None:
-        return None
-    thread = threading.Thread(target=warm_up, name="umap-warm-up", daemon=True)
+    thread = threading.Thread(target=projection.warm_up_umap, kwargs={"nn_descent": nn_descent},
+                              name="umap-warm-up", daemon=True)
     thread.start()
     return thread
 
