@@ -79,8 +79,13 @@ def test_upload_train_recommend_and_map_in_a_browser(shared_data, browser_page, 
         expect(heading).not_to_have_text(before, timeout=30_000)
         expect(page.get_by_test_id("stSidebar")).to_contain_text(heading.inner_text().split("= ")[1])
         _shot(page, artifacts_dir, "recommendations")
+        # The file is generated on click for the button of the latest rerun (each rerun registers a new
+        # generator and drops the old one), so click once the page has redrawn it with the new α.
+        alpha = heading.inner_text().split("= ")[1]
+        download = page.get_by_role("button", name=f"Download top-10 of every user (CSV, α = {alpha})")
+        expect(download).to_be_visible(timeout=60_000)
         with page.expect_download(timeout=60_000) as download_info:
-            page.get_by_role("button", name=re.compile(r"Download top-10 of every user")).click()
+            download.click()
         lines = open(download_info.value.path(), encoding="utf-8").read().splitlines()
         assert lines[0] == "user_id,rank,item_id,title,score,cf_score,content_score"
         assert len(lines) == 1 + 943 * 10  # every ml-100k user has far more than 10 unseen movies
@@ -90,8 +95,10 @@ def test_upload_train_recommend_and_map_in_a_browser(shared_data, browser_page, 
         expect(page.get_by_role("heading", name="Embeddings", exact=True)).to_be_visible()
         expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_attached(timeout=60_000)
         _shot(page, artifacts_dir, "embeddings")
+        download = page.get_by_role("button", name="Download CF item vectors with ids (CSV)")
+        expect(download).to_be_visible(timeout=60_000)
         with page.expect_download(timeout=60_000) as download_info:  # generated on click, not on every rerun
-            page.get_by_role("button", name=re.compile(r"Download CF item vectors with ids")).click()
+            download.click()
         lines = open(download_info.value.path(), encoding="utf-8").read().splitlines()
         assert lines[0].startswith("item_id,d0,d1,") and len(lines) == 1 + 1682
         assert not page.get_by_test_id("stException").count()
