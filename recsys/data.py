@@ -774,6 +774,16 @@ def _mode_per_item(items: np.ndarray, values: np.ndarray, n_items: int) -> np.nd
     return uniques[_mode_code_per_item(items, codes, n_items)]  # -1 picks the "" appended last
 
 
+def require_two_users_and_items(name: str, user_ids, item_ids) -> None:
+    """Raises DataError when cleaning left a single user or item: nothing to recommend from."""
+    if len(user_ids) < 2:
+        raise DataError(f"{name}: only one user ({user_ids[0]!r}) is left after cleaning; a recommender needs "
+                        "events from at least 2 users - check the user column (user_col=).")
+    if len(item_ids) < 2:
+        raise DataError(f"{name}: only one item ({item_ids[0]!r}) is left after cleaning; a recommender needs "
+                        "at least 2 items - check the item column (item_col=).")
+
+
 def _drop_report(reasons: np.ndarray, raw: RawTable) -> dict:
     dropped: dict = {}
     if raw.skipped_rows:
@@ -976,12 +986,7 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
         user_codes, item_codes = user_codes[kept], item_codes[kept]
     users, user_ids = _encode_present(user_codes, user_values)
     items, interacted_ids = _encode_present(item_codes, item_values)
-    if len(user_ids) < 2:
-        raise DataError(f"{name}: only one user ({user_ids[0]!r}) is left after cleaning; a recommender needs "
-                        "events from at least 2 users - check the user column (user_col=).")
-    if len(interacted_ids) < 2:
-        raise DataError(f"{name}: only one item ({interacted_ids[0]!r}) is left after cleaning; a recommender needs "
-                        "at least 2 items - check the item column (item_col=).")
+    require_two_users_and_items(name, user_ids, interacted_ids)
     ratings, seconds = clean.ratings, clean.seconds
     n_users, n_interacted = len(user_ids), len(interacted_ids)
     order = _event_order(users, seconds, n_users)

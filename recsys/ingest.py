@@ -44,7 +44,8 @@ import pyarrow.parquet as pq
 
 from recsys.data import (_DROP_EXPLANATIONS, _KNOWN_NAMES, DROP_REASONS, TEXT_ROLES, DataError, Dataset, _catalogue,
                          _clean_rows, _event_order, _event_roles, _headerless_roles, _id_codes, _mode_code_per_item,
-                         _natural_order, _strings, dataset_report, load_item_metadata)
+                         _natural_order, _strings, dataset_report, load_item_metadata,
+                         require_two_users_and_items)
 from recsys.formats import RawTable, display_name, read_delimited, read_json, sniff_layout, to_utf8
 
 __all__ = ["ingest_to_shards", "ShardedEvents", "load_sharded_dataset", "WindowShards", "build_window_shards",
@@ -414,12 +415,7 @@ def ingest_to_shards(source, out_dir, *, items=None, name: str | None = None, us
     user_rank, user_ids = users_dict.natural_numbering()
     item_rank, interacted_ids = items_dict.natural_numbering()
     del users_dict, items_dict
-    if len(user_ids) < 2:
-        raise DataError(f"{label}: only one user ({user_ids[0]!r}) is left after cleaning; a recommender needs "
-                        "events from at least 2 users - check the user column (user_col=).")
-    if len(interacted_ids) < 2:
-        raise DataError(f"{label}: only one item ({interacted_ids[0]!r}) is left after cleaning; a recommender needs "
-                        "at least 2 items - check the item column (item_col=).")
+    require_two_users_and_items(label, user_ids, interacted_ids)
     users = user_rank[np.concatenate(parts.pop("user"))].astype(np.int32)
     item_codes = item_rank[np.concatenate(parts.pop("item"))].astype(np.int32)
     ratings = np.concatenate(parts.pop("rating"))

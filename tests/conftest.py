@@ -51,6 +51,18 @@ def shared_data() -> Path:
     return SHARED_DATA
 
 
+@pytest.fixture(scope="session")
+def planted_files(tmp_path_factory) -> Path:
+    """A folder with the planted tiny data as `events.csv` and `items.csv` (see tests/planted.py)."""
+    from planted import planted_frames
+
+    folder = tmp_path_factory.mktemp("planted-files")
+    interactions, items = planted_frames()
+    interactions.to_csv(folder / "events.csv", index=False)
+    items.to_csv(folder / "items.csv", index=False)
+    return folder
+
+
 @pytest.fixture
 def app_test():
     """Factory for `AppTest` on the real `app.py`: `at = app_test(); at.run(); assert not at.exception`."""

@@ -7,7 +7,6 @@ import sys
 import pandas as pd
 import pytest
 
-from planted import planted_frames
 from recsys.cli import main
 
 TINY_FLAGS = ["--dim", "16", "--lstm-units", "24", "--cnn-filters", "16", "--kernel-size", "2", "--seq-len", "8",
@@ -16,18 +15,9 @@ COMMANDS = ["demo", "inspect", "train", "recommend", "evaluate", "runs"]
 
 
 @pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("data")
-    interactions, items = planted_frames()
-    interactions.to_csv(d / "events.csv", index=False)
-    items.to_csv(d / "items.csv", index=False)
-    return d
-
-
-@pytest.fixture(scope="module")
-def trained_run(files, tmp_path_factory):
+def trained_run(planted_files, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("cli") / "run"
-    code = main(["train", "--interactions", str(files / "events.csv"), "--items", str(files / "items.csv"),
+    code = main(["train", "--interactions", str(planted_files / "events.csv"), "--items", str(planted_files / "items.csv"),
                  "--run-dir", str(run_dir), "--quiet", *TINY_FLAGS])
     assert code == 0
     return run_dir
@@ -48,22 +38,22 @@ def test_demo_writes_interactions_and_items(tmp_path, capsys):
     assert 90_000 <= len(events) <= 110_000 and len(items) == 800
 
 
-def test_inspect_prints_the_report_as_json(files, capsys):
-    assert main(["inspect", "--interactions", str(files / "events.csv"), "--items", str(files / "items.csv")]) == 0
+def test_inspect_prints_the_report_as_json(planted_files, capsys):
+    assert main(["inspect", "--interactions", str(planted_files / "events.csv"), "--items", str(planted_files / "items.csv")]) == 0
     report = json.loads(capsys.readouterr().out)
     for key in ("n_interactions", "n_users", "n_items", "dropped", "warnings", "n_items_with_text"):
         assert key in report
-    events = pd.read_csv(files / "events.csv")
+    events = pd.read_csv(planted_files / "events.csv")
     assert report["n_interactions"] == len(events)
     assert report["n_users"] == events["user_id"].nunique()
 
 
-def test_train_then_recommend_writes_k_unseen_items_per_user(files, trained_run, tmp_path):
+def test_train_then_recommend_writes_k_unseen_items_per_user(planted_files, trained_run, tmp_path):
     out = tmp_path / "recs.csv"
     assert main(["recommend", "--run-dir", str(trained_run), "--k", "5", "--out", str(out)]) == 0
     recs = pd.read_csv(out, dtype={"user_id": str, "item_id": str})
     assert list(recs.columns) == ["user_id", "item_id", "rank", "score", "cf_score", "content_score"]
-    events = pd.read_csv(files / "events.csv", dtype=str)
+    events = pd.read_csv(planted_files / "events.csv", dtype=str)
     assert recs.groupby("user_id").size().eq(5).all() and recs["user_id"].nunique() == events["user_id"].nunique()
     seen = set(zip(events["user_id"], events["item_id"]))
     assert not any(pair in seen for pair in zip(recs["user_id"], recs["item_id"]))
@@ -79,16 +69,16 @@ def test_recommend_for_chosen_users_and_alpha(trained_run, tmp_path):
     assert (recs["score"] - recs["cf_score"]).abs().max() < 1e-4
 
 
-def test_training_the_same_run_again_is_instant(files, trained_run, capsys):
+def test_training_the_same_run_again_is_instant(planted_files, trained_run, capsys):
     before = (trained_run / "COMPLETE").read_text()
-    assert main(["train", "--interactions", str(files / "events.csv"), "--items", str(files / "items.csv"),
+    assert main(["train", "--interactions", str(planted_files / "events.csv"), "--items", str(planted_files / "items.csv"),
                  "--run-dir", str(trained_run), "--quiet", *TINY_FLAGS]) == 0
     assert (trained_run / "COMPLETE").read_text() == before
 
 
-def test_evaluate_writes_model_baselines_and_alpha_sweep(files, tmp_path):
+def test_evaluate_writes_model_baselines_and_alpha_sweep(planted_files, tmp_path):
     out = tmp_path / "metrics.json"
-    assert main(["evaluate", "--interactions", str(files / "events.csv"), "--items", str(files / "items.csv"),
+    assert main(["evaluate", "--interactions", str(planted_files / "events.csv"), "--items", str(planted_files / "items.csv"),
                  "--out", str(out), "--quiet", *TINY_FLAGS]) == 0
     result = json.loads(out.read_text())
     assert {"popularity", "item_knn", "ease"} <= set(result["baselines"])
@@ -106,10 +96,10 @@ def test_evaluate_writes_model_baselines_and_alpha_sweep(files, tmp_path):
     (["inspect"], "--interactions"),
     (["frobnicate"], "invalid choice"),
 ])
-def test_bad_input_exits_2_with_one_line(argv, needle, files, trained_run, tmp_path, capsys):
+def test_bad_input_exits_2_with_one_line(argv, needle, planted_files, trained_run, tmp_path, capsys):
     empty = tmp_path / "empty.csv"
     empty.write_bytes(b"")
-    subst = {"EMPTY": str(empty), "RUN": str(tmp_path / "run"), "EVENTS": str(files / "events.csv"),
+    subst = {"EMPTY": str(empty), "RUN": str(tmp_path / "run"), "EVENTS": str(planted_files / "events.csv"),
              "RUN_OK": str(trained_run), "OUT": str(tmp_path / "o.csv")}
     code = main([subst.get(a, a) for a in argv])
     err = capsys.readouterr().err

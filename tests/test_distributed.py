@@ -139,16 +139,7 @@ def free_ports(n):
         return [s.getsockname()[1] for s in socks]
 
 
-@pytest.fixture(scope="module")
-def files(tmp_path_factory):
-    d = tmp_path_factory.mktemp("data")
-    interactions, items = planted_frames()
-    interactions.to_csv(d / "events.csv", index=False)
-    items.to_csv(d / "items.csv", index=False)
-    return d
-
-
-def start_cluster(files, workdir, *, quiet=True, worker1_flags=()):
+def start_cluster(planted_files, workdir, *, quiet=True, worker1_flags=()):
     """Two workers (worker 0 = chief) running the same command, each with its own run folder and temp dir."""
     workers = [f"127.0.0.1:{p}" for p in free_ports(2)]
     procs = []
@@ -157,8 +148,8 @@ def start_cluster(files, workdir, *, quiet=True, worker1_flags=()):
         tmp.mkdir(parents=True)
         env = {**os.environ, "TF_CONFIG": tf_config(workers, i), "CUDA_VISIBLE_DEVICES": "", "TMPDIR": str(tmp),
                "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-        cmd = [sys.executable, "-m", "recsys", "train", "--interactions", str(files / "events.csv"),
-               "--items", str(files / "items.csv"), "--run-dir", str(workdir / f"machine{i}" / "run"),
+        cmd = [sys.executable, "-m", "recsys", "train", "--interactions", str(planted_files / "events.csv"),
+               "--items", str(planted_files / "items.csv"), "--run-dir", str(workdir / f"machine{i}" / "run"),
                "--strategy", "multiworker", *(["--quiet"] if quiet else []), *FLAGS, *(worker1_flags if i else [])]
         with open(workdir / f"worker{i}.out", "wb") as out, open(workdir / f"worker{i}.err", "wb") as err:
             procs.append(subprocess.Popen(cmd, cwd=REPO, env=env, stdout=out, stderr=err))
@@ -188,9 +179,9 @@ def planted_hit_rate(recs: pd.DataFrame, events: pd.DataFrame) -> float:
 
 
 @pytest.fixture(scope="module")
-def cluster_run(files, tmp_path_factory):
+def cluster_run(planted_files, tmp_path_factory):
     workdir = tmp_path_factory.mktemp("cluster")
-    procs = start_cluster(files, workdir)
+    procs = start_cluster(planted_files, workdir)
     try:
         codes = [p.wait(timeout=TIMEOUT_S) for p in procs]
     finally:
@@ -201,11 +192,11 @@ def cluster_run(files, tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def single_run(files, tmp_path_factory):
+def single_run(planted_files, tmp_path_factory):
     run_dir = tmp_path_factory.mktemp("single") / "run"
     saved = os.environ.pop("TF_CONFIG", None)
     try:
-        assert main(["train", "--interactions", str(files / "events.csv"), "--items", str(files / "items.csv"),
+        assert main(["train", "--interactions", str(planted_files / "events.csv"), "--items", str(planted_files / "items.csv"),
                      "--run-dir", str(run_dir), "--quiet", *FLAGS]) == 0
     finally:
         if saved is not None:
@@ -228,8 +219,8 @@ def test_two_workers_train_one_run_written_by_the_chief_only(cluster_run):
 
 
 @pytest.mark.slow
-def test_cluster_recommendations_match_a_single_process_run(cluster_run, single_run, files, tmp_path):
-    events = pd.read_csv(files / "events.csv", dtype=str)
+def test_cluster_recommendations_match_a_single_process_run(cluster_run, single_run, planted_files, tmp_path):
+    events = pd.read_csv(planted_files / "events.csv", dtype=str)
     seen = set(zip(events["user_id"], events["item_id"]))
     rates, losses = {}, {}
     for name, run_dir in (("cluster", cluster_run / "machine0" / "run"), ("single", single_run)):
@@ -248,10 +239,10 @@ def test_cluster_recommendations_match_a_single_process_run(cluster_run, single_
 
 
 @pytest.mark.slow
-def test_mirrored_strategy_trains_like_the_default_path(files, single_run, tmp_path):
+def test_mirrored_strategy_trains_like_the_default_path(planted_files, single_run, tmp_path):
     """`--strategy mirrored` runs the tf.distribute loop; on one device it follows Keras' own fit closely."""
     run_dir = tmp_path / "run"
-    assert main(["train", "--interactions", str(files / "events.csv"), "--items", str(files / "items.csv"),
+    assert main(["train", "--interactions", str(planted_files / "events.csv"), "--items", str(planted_files / "items.csv"),
                  "--run-dir", str(run_dir), "--strategy", "mirrored", "--quiet", *FLAGS]) == 0
     mirrored, plain = load_run(run_dir), load_run(single_run)
     losses = [h["loss"] for h in mirrored.history]
@@ -262,8 +253,8 @@ def test_mirrored_strategy_trains_like_the_default_path(files, single_run, tmp_p
 
 
 @pytest.mark.slow
-def test_a_dead_worker_makes_training_fail_clearly_and_nothing_is_written(files, tmp_path):
-    procs = start_cluster(files, tmp_path, quiet=False)
+def test_a_dead_worker_makes_training_fail_clearly_and_nothing_is_written(planted_files, tmp_path):
+    procs = start_cluster(planted_files, tmp_path, quiet=False)
     try:
         deadline = time.monotonic() + TIMEOUT_S
         while "training on" not in read(tmp_path / "worker1.err"):  # worker 1 joined and loaded the data
@@ -282,8 +273,8 @@ def test_a_dead_worker_makes_training_fail_clearly_and_nothing_is_written(files,
 
 
 @pytest.mark.slow
-def test_workers_with_different_settings_refuse_to_train(files, tmp_path):
-    procs = start_cluster(files, tmp_path, worker1_flags=["--seed", "4"])  # the last --seed wins
+def test_workers_with_different_settings_refuse_to_train(planted_files, tmp_path):
+    procs = start_cluster(planted_files, tmp_path, worker1_flags=["--seed", "4"])  # the last --seed wins
     try:
         codes = [p.wait(timeout=TIMEOUT_S) for p in procs]
     finally:

@@ -214,15 +214,20 @@ def test_bad_inputs_raise_one_line_data_errors(tmp_path):
     (tmp_path / "ok.csv").write_text("user,item\n1,a\n2,b\n")
     with pytest.raises(DataError, match="not empty"):
         ingest_to_shards(tmp_path / "ok.csv", tmp_path / "busy")
+    (tmp_path / "one_user.csv").write_text("user,item\na,x\na,y\n")
+    with pytest.raises(DataError, match=r"only one user \('a'\)"):
+        ingest_to_shards(tmp_path / "one_user.csv", tmp_path / "s4")
+    (tmp_path / "one_item.csv").write_text("user,item\na,x\nb,x\n")
+    with pytest.raises(DataError, match=r"only one item \('x'\)"):
+        ingest_to_shards(tmp_path / "one_item.csv", tmp_path / "s5")
 
 
 @pytest.fixture(scope="module")
-def planted_shards(tmp_path_factory):
+def planted_shards(planted_files, tmp_path_factory):
+    """A folder holding the planted data's `shards` (and, once trained, its `run`)."""
     tmp = tmp_path_factory.mktemp("planted")
-    interactions, items = planted_frames()
-    interactions.to_csv(tmp / "events.csv", index=False)
-    items.to_csv(tmp / "items.csv", index=False)
-    ingest_to_shards(tmp / "events.csv", tmp / "shards", items=tmp / "items.csv", chunk_rows=200, shard_events=150)
+    ingest_to_shards(planted_files / "events.csv", tmp / "shards", items=planted_files / "items.csv", chunk_rows=200,
+                     shard_events=150)
     return tmp
 
 
@@ -262,9 +267,9 @@ def sharded_run(planted_shards):
     return train_sharded(planted_shards / "shards", TrainConfig(**TINY), run_dir=planted_shards / "run")
 
 
-def test_streaming_training_makes_a_complete_run_that_learns_the_pattern(planted_shards, sharded_run):
+def test_streaming_training_makes_a_complete_run_that_learns_the_pattern(planted_files, planted_shards, sharded_run):
     run = sharded_run
-    dataset = load_dataset(planted_shards / "events.csv", planted_shards / "items.csv")
+    dataset = load_dataset(planted_files / "events.csv", planted_files / "items.csv")
     assert run.run_id == run_key(dataset.fingerprint(), TrainConfig(**TINY))
     assert run.fingerprint["fingerprint"] == dataset.fingerprint()
     assert run.metrics["input"].startswith("parquet shards")
@@ -288,9 +293,9 @@ def test_streaming_training_makes_a_complete_run_that_learns_the_pattern(planted
     assert again.path == run.path and again.history == run.history
 
 
-def test_cli_ingest_then_train_from_shards(planted_shards, tmp_path, capsys):
-    assert main(["ingest", "--interactions", str(planted_shards / "events.csv"), "--items",
-                 str(planted_shards / "items.csv"), "--out", str(tmp_path / "s"), "--chunk-rows", "300"]) == 0
+def test_cli_ingest_then_train_from_shards(planted_files, tmp_path, capsys):
+    assert main(["ingest", "--interactions", str(planted_files / "events.csv"), "--items",
+                 str(planted_files / "items.csv"), "--out", str(tmp_path / "s"), "--chunk-rows", "300"]) == 0
     summary = json.loads(capsys.readouterr().out)
     assert summary["n_events"] == ShardedEvents(tmp_path / "s").n_events
     assert main(["train", "--shards", str(tmp_path / "s"), "--run-dir", str(tmp_path / "run"), "--quiet",
