@@ -10,7 +10,6 @@ event, not by timing; everything around it (registry, train_run, write_run, load
 from __future__ import annotations
 
 import threading
-from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -18,9 +17,9 @@ import pytest
 import recsys.store
 import recsys.training
 from planted import TINY, planted_dataset
+from stand_ins import fake_trained
 from recsys.config import TrainConfig
 from recsys.jobs import JobRegistry
-from recsys.serving import ServingVectors
 from recsys.store import RunStore, load_run, run_key, write_run
 from recsys.training import Progress
 
@@ -30,29 +29,6 @@ WAIT_S = 300  # only a guard against a hang; no assertion depends on time
 @pytest.fixture(scope="module")
 def dataset():
     return planted_dataset()
-
-
-class _FileModel:
-    def save(self, path):
-        with open(path, "wb") as handle:
-            handle.write(b"stand-in model")
-
-
-def fake_trained(ds, *, seed=0, dim=4):
-    """What `fit_hybrid` returns, without TensorFlow: seeded random vectors of the right shapes."""
-    rng = np.random.default_rng(seed)
-
-    def table(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
-
-    vectors = ServingVectors(cf_user=table(ds.n_users, dim), cf_item=table(ds.n_items, dim), cf_bias=table(ds.n_items),
-                             seq_user=table(ds.n_users, dim), content_item=table(ds.n_items, dim),
-                             content_bias=table(ds.n_items))
-    config = SimpleNamespace(get_config=lambda: {"stand_in": True})
-    return SimpleNamespace(model=_FileModel(), vectorizer=config, category_encoder=config, vectors=vectors,
-                           history=[{"epoch": 1, "loss": 1.0, "val_ndcg@10": 0.1, "seconds": 0.0}], best_epoch=1,
-                           validation={"alpha_sweep": {"0.5": 0.1}, "best_alpha": 0.5, "ndcg@10": 0.1},
-                           train_seconds=0.0, device={"kind": "CPU", "name": "stand-in", "count": 0})
 
 
 class FakeFit:

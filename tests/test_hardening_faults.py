@@ -25,9 +25,10 @@ import numpy as np
 import pytest
 
 from planted import TINY, planted_dataset, planted_frames
+from stand_ins import fake_trained
 from recsys.config import TrainConfig
 from recsys.jobs import JobRegistry
-from recsys.serving import ServingVectors, recommend
+from recsys.serving import recommend
 from recsys.store import COMPLETE, RunStore, RunStoreError, load_run, run_key, write_run
 
 REPO = Path(__file__).resolve().parents[1]
@@ -63,7 +64,7 @@ sys.path.insert(0, sys.argv[2])
 import recsys.store
 from planted import planted_dataset
 from recsys.config import TrainConfig
-from test_hardening_faults import fake_trained
+from stand_ins import fake_trained
 
 write_json = recsys.store._write_json
 def _write_json(path, obj):
@@ -209,31 +210,10 @@ def test_a_run_folder_without_its_complete_marker_is_neither_listed_nor_loaded(s
 # ------------------------------------------------------------------------------------------------ restart
 
 
-class _FileModel:
-    def save(self, path):
-        Path(path).write_bytes(b"stand-in model")
-
-
-def fake_trained(ds, *, seed=0, dim=4):
-    """What `fit_hybrid` returns, without TensorFlow: seeded random vectors of the right shapes."""
-    rng = np.random.default_rng(seed)
-
-    def table(*shape):
-        return rng.standard_normal(shape).astype(np.float32)
-
-    vectors = ServingVectors(cf_user=table(ds.n_users, dim), cf_item=table(ds.n_items, dim), cf_bias=table(ds.n_items),
-                             seq_user=table(ds.n_users, dim), content_item=table(ds.n_items, dim),
-                             content_bias=table(ds.n_items))
-    config = SimpleNamespace(get_config=lambda: {"stand_in": True})
-    return SimpleNamespace(model=_FileModel(), vectorizer=config, category_encoder=config, vectors=vectors,
-                           history=[{"epoch": 1, "loss": 1.0}])
-
-
 def fake_fit(events, items, *, n_users, **_):
     """Stands in for `recsys.training.fit_hybrid` (no TensorFlow): a stand-in model of the right shapes."""
     shapes = SimpleNamespace(n_users=n_users, n_items=len(items))
-    return SimpleNamespace(**vars(fake_trained(shapes)), validation={"best_alpha": 0.5}, train_seconds=0.0,
-                           device={}, best_epoch=1)
+    return fake_trained(shapes)
 
 
 def _write(path, ds, config, *, seed=0):
