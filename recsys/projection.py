@@ -259,8 +259,9 @@ def exact_knn(vectors, k: int, *, metric: str = "cosine", block_rows: int = 2048
     """Exact k nearest neighbours of every row, itself first, as UMAP's `precomputed_knn` expects.
 
     Distances are computed one block of rows at a time ([block_rows, n] floats), on one BLAS thread
-    (steady on a busy machine). Cosine distance follows umap-learn: 1 - cos, and a zero vector is at
-    distance 1 from every other vector. Ties go to the lower index, so the graph is reproducible.
+    (steady on a busy machine). Cosine distance follows umap-learn: 1 - cos; a zero vector is at
+    distance 0 from other zero vectors and 1 from the rest. Ties go to the lower index, so the graph
+    is reproducible.
 
     Returns:
         (indices int64 [n, k], distances float32 [n, k]).
@@ -270,9 +271,11 @@ def exact_knn(vectors, k: int, *, metric: str = "cosine", block_rows: int = 2048
     matrix = _as_matrix(vectors).astype(np.float32, copy=False)
     n = matrix.shape[0]
     k = min(int(k), n)
+    zero = np.zeros(n, dtype=bool)
     if metric == "cosine":
         norms = np.linalg.norm(matrix, axis=1, keepdims=True)
         matrix = np.divide(matrix, norms, out=np.zeros_like(matrix), where=norms > 0)
+        zero = norms[:, 0] == 0
     elif metric != "euclidean":
         raise ValueError(f"exact_knn: metric must be 'cosine' or 'euclidean', got {metric!r}")
     squares = np.einsum("ij,ij->i", matrix, matrix)
@@ -286,6 +289,9 @@ def exact_knn(vectors, k: int, *, metric: str = "cosine", block_rows: int = 2048
             score = matrix[start:stop] @ matrix.T
             if metric == "cosine":
                 np.negative(score, out=score)
+                zero_rows = np.flatnonzero(zero[start:stop])
+                if len(zero_rows):  # zero vs zero: distance 0, as umap-learn's cosine
+                    score[np.ix_(zero_rows, np.flatnonzero(zero))] = -1.0
             else:
                 score *= -2.0
                 score += squares[None, :]

@@ -250,6 +250,15 @@ def test_exact_knn_matches_a_brute_force_search(metric):
         assert (distances[9, 1:] == 1.0).all() and indices[9, 1:].tolist() == list(range(9))
 
 
+def test_exact_knn_puts_zero_vectors_together_as_umap_learns_cosine_does():
+    vectors = np.array([[0.0, 0.0], [1.0, 0.1], [0.0, 0.0], [1.0, 0.0], [0.0, 0.0]], dtype=np.float32)
+    indices, distances = projection.exact_knn(vectors, 3, metric="cosine")
+    assert indices[0].tolist() == [0, 2, 4] and indices[2].tolist() == [2, 0, 4]
+    np.testing.assert_array_equal(distances[0], [0.0, 0.0, 0.0])
+    assert indices[1].tolist() == [1, 3, 0]  # a zero vector is at distance 1 from the rest
+    np.testing.assert_allclose(distances[1, 2], 1.0)
+
+
 def test_exact_knn_breaks_ties_by_lower_index():
     vectors = np.array([[1.0, 0.0], [2.0, 0.0], [0.0, 1.0], [3.0, 0.0], [0.0, 5.0]], dtype=np.float32)
     indices, distances = projection.exact_knn(vectors, 3, metric="cosine")
