@@ -1,0 +1,388 @@
+"""For whom does the model (and its content part) help? Test metrics per user and item segment.
+
+Segments (each test user is in exactly one segment of each segmentation):
+  * activity: the user's number of training events, `< 5`, `5–20`, `> 20` (bounds `ACTIVITY_BOUNDS`,
+    shown in every label and in `definitions`);
+  * popularity: whether the user's test item is a head item — the most-interacted items that together
+    hold the top 20% of training events (`HEAD_SHARE`) — or a tail item (the rest);
+  * text: whether the test item has text (at least one token in its description).
+
+Every metric (NDCG@k, HR@k; the rank/tie/exclusion rules of `recsys.metrics`) gets a 95% percentile
+bootstrap interval over the segment's users (`n_boot` resamples, seeded). The model is compared with
+the best baseline of the segment (highest NDCG@k) on the *same* resamples: `model_wins_share` is the
+share of resamples in which the model's mean is higher (a paired bootstrap).
+
+The α sweep is reported per activity segment, and "α by segment" picks one α per activity segment on
+validation (highest validation NDCG@k, ties to the α nearer 0.5); `user_alpha` applies it at serving
+time.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+ACTIVITY_BOUNDS = (5, 20)
+HEAD_SHARE = 0.2
+ALPHAS = tuple(round(a / 10, 1) for a in range(11))
+BASELINE_NAMES = ("popularity", "item_knn", "ease")
+SEGMENT_ORDER = {"activity": ["< 5", "5–20", "> 20"], "popularity": ["head", "tail"], "text": ["has text", "no text"]}
+
+
+# ----------------------------------------------------------------------------- per-user metrics
+def per_user_metrics(score_fns, *, users, targets, exclude=None, n_items: int, k: int = 10,
+                     batch_size: int = 1024) -> dict:
+    """Per-user HR@k and NDCG@k for one or several scorers, one pass over the user batches.
+
+    Same rank rule as `recsys.metrics.full_ranking_metrics` (ties shared out in expectation, excluded
+    items at −inf, the user's own target never excluded), so the means equal its HR@k / NDCG@k.
+
+    Args:
+        score_fns: `fn(users [b]) -> [b, n_items]`, or `fn(users) -> list of [b, n_items]` arrays
+            (several scorers at once, e.g. one per α), or a dict of such single scorers.
+        users, targets: `[n]` user indices and held-out items.
+        exclude: csr `[n_users, n_items]` of items not to rank per user, or None.
+
+    Returns:
+        {name: {"HR@k": [n], "NDCG@k": [n]}} for a dict of scorers, else a list of those dicts.
+    """
+    users = np.asarray(users, np.int64).reshape(-1)
+    targets = np.asarray(targets, np.int64).reshape(-1)
+    if users.shape != targets.shape:
+        raise ValueError(f"per_user_metrics: {len(users)} users but {len(targets)} targets")
+    named = isinstance(score_fns, dict)
+    fns = list(score_fns.values()) if named else [score_fns]
+    cum_ndcg = np.concatenate([[0.0], np.cumsum(1.0 / np.log2(np.arange(k) + 2.0))])
+    out: list[list] = []
+    for start in range(0, len(users), batch_size):
+        batch, batch_targets = users[start:start + batch_size], targets[start:start + batch_size]
+        rows = np.arange(len(batch))
+        excl = exclude[batch] if exclude is not None else None
+        matrices = []
+        for fn in fns:
+            got = fn(batch)
+            matrices.extend(got if isinstance(got, (list, tuple)) else [got])
+        while len(out) < len(matrices):
+            out.append([])
+        for slot, raw in enumerate(matrices):
+            scores = np.array(raw, dtype=np.float64)
+            if scores.shape != (len(batch), n_items):
+                raise ValueError(f"per_user_metrics: a scorer returned shape {scores.shape}, "
+                                 f"expected [{len(batch)}, {n_items}]")
+            target_scores = scores[rows, batch_targets].copy()
+            if excl is not None and excl.nnz:
+                scores[np.repeat(rows, np.diff(excl.indptr)), excl.indices] = -np.inf
+                scores[rows, batch_targets] = target_scores
+            higher = np.count_nonzero(scores > target_scores[:, None], axis=1)
+            tied = np.count_nonzero(scores == target_scores[:, None], axis=1) - 1
+            lo, hi = np.minimum(higher, k), np.minimum(higher + tied + 1, k)
+            share = 1.0 / (tied + 1.0)
+            out[slot].append(((hi - lo) * share, (cum_ndcg[hi] - cum_ndcg[lo]) * share))
+    results = [{f"HR@{k}": np.concatenate([p[0] for p in parts]) if parts else np.zeros(0),
+                f"NDCG@{k}": np.concatenate([p[1] for p in parts]) if parts else np.zeros(0)} for parts in out]
+    if named:
+        return dict(zip(score_fns.keys(), results))
+    return results if len(results) != 1 else results[0]
+
+
+def alpha_scorer(vectors, alphas=ALPHAS):
+    """A `per_user_metrics` scorer giving the hybrid's scores at every α from one pair of matmuls."""
+    def scores(batch):
+        cf, content = vectors.scores(batch)
+        return [a * cf + (1.0 - a) * content for a in alphas]
+    return scores
+
+
+# ----------------------------------------------------------------------------- segments
+def activity_labels(bounds=ACTIVITY_BOUNDS) -> list[str]:
+    lo, hi = bounds
+    return [f"< {lo}", f"{lo}–{hi}", f"> {hi}"]
+
+
+def activity_segment(counts, bounds=ACTIVITY_BOUNDS) -> np.ndarray:
+    """The activity label of each event count: `< lo`, `lo–hi` (both included) or `> hi`."""
+    counts = np.asarray(counts)
+    labels = np.asarray(activity_labels(bounds), dtype=object)
+    return labels[np.where(counts < bounds[0], 0, np.where(counts <= bounds[1], 1, 2))]
+
+
+def head_items(item_events: np.ndarray, *, head_share: float = HEAD_SHARE) -> np.ndarray:
+    """bool `[n_items]`: the most-interacted items that together hold the top `head_share` of events.
+
+    Items are ranked by event count (ties by lower index); an item is head while the events of the
+    items ranked before it are below `head_share` of all events (so at least one item is head).
+    """
+    counts = np.asarray(item_events, np.float64)
+    order = np.lexsort((np.arange(len(counts)), -counts))
+    before = np.concatenate([[0.0], np.cumsum(counts[order])[:-1]])
+    head = np.zeros(len(counts), bool)
+    total = counts.sum()
+    if total > 0:
+        head[order[before < head_share * total]] = True
+        head[counts == 0] = False
+    return head
+
+
+def bootstrap_means(values: dict, *, n_boot: int, rng) -> dict:
+    """{name: [n_boot] resampled means}, every name on the same resamples of the users (paired)."""
+    n = len(next(iter(values.values())))
+    idx = rng.integers(0, n, size=(n_boot, n))
+    return {name: np.asarray(v, np.float64)[idx].mean(axis=1) for name, v in values.items()}
+
+
+def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
+    tail = (1.0 - confidence) / 2 * 100
+    lo, hi = np.percentile(samples, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def segment_table(per_user: dict, segments: dict, *, k: int = 10, model: str = "model",
+                  baselines=BASELINE_NAMES, n_boot: int = 1000, seed: int = 0, confidence: float = 0.95,
+                  orders: dict | None = None):
+    """Metrics with bootstrap intervals per segment, and the paired model-vs-best-baseline comparison.
+
+    Args:
+        per_user: {method: {"HR@k": [n], "NDCG@k": [n]}} over the same n test users.
+        segments: {segmentation: [n] labels}; an "all" segmentation is added.
+        baselines: the method names that count as baselines for the comparison.
+        orders: {segmentation: labels in display order}; listed labels without users get empty rows.
+
+    Returns:
+        (rows, comparisons): long-form lists of dicts (see `segment_report`).
+    """
+    metrics = (f"NDCG@{k}", f"HR@{k}")
+    n = len(next(iter(per_user.values()))[metrics[0]])
+    segments = {"all": np.full(n, "all users", dtype=object), **segments}
+    orders = {**SEGMENT_ORDER, **(orders or {})}
+    rows, comparisons = [], []
+    for s_index, (segmentation, labels) in enumerate(segments.items()):
+        labels = np.asarray(labels, dtype=object)
+        present_labels = list(dict.fromkeys(labels.tolist()))
+        fixed = orders.get(segmentation, [])
+        order = list(fixed) + [x for x in present_labels if x not in fixed]
+        for g_index, label in enumerate(order):
+            members = np.flatnonzero(labels == label)
+            if len(members) == 0:  # an empty segment still shows its bounds
+                for method in per_user:
+                    rows.append({"segmentation": segmentation, "segment": label, "method": method, "n_users": 0,
+                                 **{f"{m}{suffix}": None for m in metrics for suffix in ("", " low", " high")}})
+                continue
+            rng = np.random.default_rng([seed, s_index, g_index])
+            boot = {}
+            for metric in metrics:
+                boot[metric] = bootstrap_means({m: per_user[m][metric][members] for m in per_user}, n_boot=n_boot, rng=rng)
+            for method in per_user:
+                row = {"segmentation": segmentation, "segment": label, "method": method, "n_users": int(len(members))}
+                for metric in metrics:
+                    row[metric] = float(per_user[method][metric][members].mean())
+                    row[f"{metric} low"], row[f"{metric} high"] = _interval(boot[metric][method], confidence)
+                rows.append(row)
+            present = [b for b in baselines if b in per_user]
+            if model in per_user and present:
+                best = max(present, key=lambda b: (float(per_user[b][metrics[0]][members].mean()), -present.index(b)))
+                comp = {"segmentation": segmentation, "segment": label, "model": model, "baseline": best,
+                        "n_users": int(len(members))}
+                for metric in metrics:
+                    diff = boot[metric][model] - boot[metric][best]
+                    comp[f"{metric} difference"] = float(per_user[model][metric][members].mean()
+                                                         - per_user[best][metric][members].mean())
+                    comp[f"{metric} difference low"], comp[f"{metric} difference high"] = _interval(diff, confidence)
+                    comp[f"{metric} model_wins_share"] = float(np.mean(diff > 0))
+                    comp[f"{metric} ties_share"] = float(np.mean(diff == 0))
+                comparisons.append(comp)
+    return rows, comparisons
+
+
+def best_alpha_by_segment(per_alpha_ndcg: np.ndarray, labels, alphas=ALPHAS) -> dict:
+    """{activity label: α} with the highest mean NDCG per segment (ties to the α nearer 0.5).
+
+    Args:
+        per_alpha_ndcg: `[n_alphas, n_users]` per-user validation NDCG, row a = `alphas[a]`.
+        labels: `[n_users]` activity labels.
+    """
+    labels = np.asarray(labels, dtype=object)
+    out = {}
+    for label in activity_labels():
+        members = labels == label
+        if not members.any():
+            continue
+        means = per_alpha_ndcg[:, members].mean(axis=1)
+        best = max(range(len(alphas)), key=lambda a: (round(float(means[a]), 12), -abs(alphas[a] - 0.5)))
+        out[label] = float(alphas[best])
+    return out
+
+
+def alpha_sweep_by_segment(per_alpha: list, labels, *, k: int = 10, alphas=ALPHAS) -> list[dict]:
+    """Long-form test α sweep per activity segment: [{segment, alpha, NDCG@k, HR@k, n_users}]."""
+    labels = np.asarray(labels, dtype=object)
+    rows = []
+    for label in ["all users"] + activity_labels():
+        members = np.ones(len(labels), bool) if label == "all users" else labels == label
+        if not members.any():
+            continue
+        for a, m in zip(alphas, per_alpha):
+            rows.append({"segment": label, "alpha": float(a), f"NDCG@{k}": float(m[f"NDCG@{k}"][members].mean()),
+                         f"HR@{k}": float(m[f"HR@{k}"][members].mean()), "n_users": int(members.sum())})
+    return rows
+
+
+# ----------------------------------------------------------------------------- the report
+def fitted_baselines(X_train, X_test_hist, *, valid_users, valid_targets, n_items: int, k: int = 10,
+                     params: dict | None = None, ease_max_items: int = 20_000) -> dict:
+    """Popularity, item-kNN and EASE fitted on the history before test, as `score(users)` functions.
+
+    `params` are the tuned settings of an earlier `evaluate_baselines` result ({"item_knn":
+    {"n_neighbors"}, "ease": {"l2"}}); missing ones are tuned on validation here.
+    """
+    from recsys.baselines import (EASERecommender, ItemKNNRecommender, PopularityRecommender, tune_ease,
+                                  tune_item_knn)
+
+    params = params or {}
+    out = {"popularity": PopularityRecommender().fit(X_test_hist).score}
+    n_neighbors = (params.get("item_knn") or {}).get("n_neighbors")
+    if n_neighbors is None:
+        n_neighbors, _ = tune_item_knn(X_train, valid_users=valid_users, valid_targets=valid_targets, n_items=n_items, k=k)
+    out["item_knn"] = ItemKNNRecommender(int(n_neighbors)).fit(X_test_hist).score
+    if n_items <= ease_max_items:
+        l2 = (params.get("ease") or {}).get("l2")
+        if l2 is None:
+            l2, _ = tune_ease(X_train, valid_users=valid_users, valid_targets=valid_targets, n_items=n_items, k=k)
+        out["ease"] = EASERecommender(float(l2)).fit(X_test_hist).score
+    return out
+
+
+def segment_report(*, events, split, n_users: int, n_items: int, item_has_text, test_vectors, alpha: float,
+                   valid_vectors=None, baseline_params: dict | None = None, baselines: bool = True, k: int = 10,
+                   n_boot: int = 1000, seed: int = 0, bounds=ACTIVITY_BOUNDS, head_share: float = HEAD_SHARE) -> dict:
+    """The per-segment evaluation of a trained model on a leave-last-out split (JSON-ready).
+
+    Args:
+        events: `Dataset.events`; split: its `leave_last_out_split`.
+        item_has_text: bool `[n_items]`.
+        test_vectors: serving vectors whose LSTM part read each user's history before the test item.
+        alpha: the model's chosen α (the "model" row).
+        valid_vectors: the same model's vectors with the LSTM reading the history before the validation
+            item; needed for "α by segment" (omitted when None).
+        baseline_params: the tuned baseline settings of `evaluate_baselines` (re-tuned when missing).
+
+    Returns:
+        {"k", "n_boot", "seed", "confidence", "definitions", "rows", "comparisons", "alpha_sweep",
+        "alpha_by_segment", "validation_alpha_sweep"}; "rows" and "comparisons" are long-form (one dict per
+        segment × method), every metric with "<metric> low"/"<metric> high" bounds.
+    """
+    from recsys.evaluate import history_before
+    from recsys.metrics import interaction_matrix
+
+    if len(split.test) == 0:
+        raise ValueError("no test users: segments need a leave-last-out split with test rows")
+    train = split.train
+    X_train = interaction_matrix(train, n_users=n_users, n_items=n_items)
+    test_history = history_before(events, split.test)
+    X_test_hist = interaction_matrix(test_history, n_users=n_users, n_items=n_items)
+    tu, tt = split.test["user"].to_numpy(np.int64), split.test["item"].to_numpy(np.int64)
+    vu, vt = split.valid["user"].to_numpy(np.int64), split.valid["item"].to_numpy(np.int64)
+    user_events = np.bincount(train["user"].to_numpy(np.int64), minlength=n_users)
+    item_events = np.bincount(train["item"].to_numpy(np.int64), minlength=n_items)
+    head = head_items(item_events, head_share=head_share)
+    has_text = np.asarray(item_has_text, bool)
+
+    per_alpha = per_user_metrics(alpha_scorer(test_vectors), users=tu, targets=tt, exclude=X_test_hist,
+                                 n_items=n_items, k=k)
+    alpha_index = {a: i for i, a in enumerate(ALPHAS)}
+    chosen = min(ALPHAS, key=lambda a: abs(a - float(alpha)))
+    per_user = {"model": per_alpha[alpha_index[chosen]]}
+    if abs(chosen - float(alpha)) > 1e-9:  # an α off the grid (set by hand): score it exactly
+        per_user["model"] = per_user_metrics(lambda b: test_vectors.scores(b, alpha=float(alpha)), users=tu,
+                                             targets=tt, exclude=X_test_hist, n_items=n_items, k=k)
+    per_user["model, CF part (α=1)"] = per_alpha[alpha_index[1.0]]
+    per_user["model, content part (α=0)"] = per_alpha[alpha_index[0.0]]
+    test_activity = activity_segment(user_events[tu], bounds)
+
+    by_segment, valid_sweep = None, None
+    if valid_vectors is not None and len(vu):
+        valid_per_alpha = per_user_metrics(alpha_scorer(valid_vectors), users=vu, targets=vt, exclude=X_train,
+                                           n_items=n_items, k=k)
+        valid_ndcg = np.stack([m[f"NDCG@{k}"] for m in valid_per_alpha])
+        valid_activity = activity_segment(user_events[vu], bounds)
+        by_segment = best_alpha_by_segment(valid_ndcg, valid_activity)
+        valid_sweep = alpha_sweep_by_segment(valid_per_alpha, valid_activity, k=k)
+        user_alpha_arr = np.array([by_segment.get(label, chosen) for label in test_activity])
+        hr = np.zeros(len(tu))
+        ndcg = np.zeros(len(tu))
+        for a in np.unique(user_alpha_arr):
+            m = user_alpha_arr == a
+            hr[m] = per_alpha[alpha_index[float(a)]][f"HR@{k}"][m]
+            ndcg[m] = per_alpha[alpha_index[float(a)]][f"NDCG@{k}"][m]
+        per_user["model (α by segment)"] = {f"HR@{k}": hr, f"NDCG@{k}": ndcg}
+
+    if baselines:
+        scorers = fitted_baselines(X_train, X_test_hist, valid_users=vu, valid_targets=vt, n_items=n_items, k=k,
+                                   params=baseline_params)
+        per_user.update(per_user_metrics(scorers, users=tu, targets=tt, exclude=X_test_hist, n_items=n_items, k=k))
+
+    segments = {
+        "activity": test_activity,
+        "popularity": np.where(head[tt], "head", "tail").astype(object),
+        "text": np.where(has_text[tt], "has text", "no text").astype(object),
+    }
+    rows, comparisons = segment_table(per_user, segments, k=k, n_boot=n_boot, seed=seed,
+                                      orders={"activity": activity_labels(bounds)})
+    return {
+        "k": k, "n_boot": int(n_boot), "seed": int(seed), "confidence": 0.95, "alpha": float(alpha),
+        "definitions": {
+            "activity": {"bounds": list(bounds), "labels": activity_labels(bounds),
+                         "counted_on": "the user's training events (before the validation item)"},
+            "popularity": {"head_share": head_share, "n_head_items": int(head.sum()),
+                           "head_min_events": int(item_events[head].min()) if head.any() else 0,
+                           "counted_on": "training events per item; head = the most-interacted items holding "
+                                         f"the top {head_share:.0%} of them, tail = the rest"},
+            "text": {"rule": "the test item's description has at least one token"},
+            "interval": "95% percentile bootstrap over the segment's users",
+            "comparison": "paired bootstrap: share of resamples in which the model's mean beats the segment's "
+                          "best baseline (highest NDCG)",
+        },
+        "rows": rows,
+        "comparisons": comparisons,
+        "alpha_sweep": alpha_sweep_by_segment(per_alpha, test_activity, k=k),
+        "alpha_by_segment": by_segment,
+        "validation_alpha_sweep": valid_sweep,
+    }
+
+
+def rows_frame(report: dict) -> pd.DataFrame:
+    """The report's rows as a display table: segmentation, segment, method, n_users, metrics with intervals."""
+    return pd.DataFrame(report.get("rows", []))
+
+
+def comparisons_frame(report: dict) -> pd.DataFrame:
+    return pd.DataFrame(report.get("comparisons", []))
+
+
+# ----------------------------------------------------------------------------- serving
+def run_alpha_by_segment(run) -> dict | None:
+    """The run's validated {activity label: α}, or None when the run has no segment report."""
+    seg = (run.metrics or {}).get("segments") or {}
+    return seg.get("alpha_by_segment") or None
+
+
+def user_alpha(run, user: int, *, default: float | None = None) -> float:
+    """The α of the user's activity segment ("α by segment"), else `default` (the run's α).
+
+    At serving time a user's activity is their number of events in the run (what it serves from).
+    """
+    default = run.default_alpha if default is None else float(default)
+    table = run_alpha_by_segment(run)
+    if not table:
+        return default
+    seg = (run.metrics.get("segments") or {}).get("definitions", {}).get("activity", {})
+    bounds = tuple(seg.get("bounds", ACTIVITY_BOUNDS))
+    count = int(np.count_nonzero(run.events["user"].to_numpy() == int(user)))
+    return float(table.get(str(activity_segment([count], bounds)[0]), default))
+
+
+def validation_vectors(model, train_events, *, n_users: int, seq_len: int):
+    """Serving vectors of `model` with the LSTM reading each user's training events (for α by segment)."""
+    from recsys.features import last_sequences
+    from recsys.training import compute_serving_vectors
+
+    return compute_serving_vectors(model, last_sequences(train_events, n_users=n_users, seq_len=seq_len))
