@@ -22,12 +22,17 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 __all__ = [
+    "HISTORY_DISPLAY_NAMES",
+    "NO_CATEGORY",
+    "OTHER_CATEGORY",
     "alpha_sweep_chart",
+    "category_labels",
     "embedding_map",
     "events_over_time",
     "events_per_user_hist",
     "item_popularity_long_tail",
     "metrics_bar",
+    "robust_range",
     "training_curves",
 ]
 
@@ -141,6 +146,97 @@ def events_over_time(events: pd.DataFrame, *, freq: str = "auto") -> go.Figure:
     return fig
 
 
+OTHER_CATEGORY = "(other)"
+"""Colour label of items whose categories are all outside the top N (see `category_labels`)."""
+NO_CATEGORY = "(none)"
+"""Colour label of items without any category."""
+_GREYS = {OTHER_CATEGORY: "#b8b8b8", NO_CATEGORY: "#e2e2e2"}
+# 10 colours a reader tells apart (D3/Tableau 10), then 24 for clusters; greys are kept for "(other)".
+_FEW_COLOURS = px.colors.qualitative.D3
+_MANY_COLOURS = px.colors.qualitative.Dark24
+ROBUST_QUANTILE = 0.005
+"""The robust zoom shows the central 1 - 2·ROBUST_QUANTILE of points on each axis (99 %)."""
+
+
+def category_labels(categories: Sequence[Sequence[str]], *, top_n: int = 10, focus: str | None = None) -> tuple[list[str], list[str]]:
+    """One colour label per item from its category list, and the legend order.
+
+    Only the `top_n` most frequent categories get a colour of their own; an item with several
+    categories takes its most specific one among them (the least frequent of its top-N categories),
+    so multi-genre items are not all painted in the colour of whichever genre is listed first.
+    Items whose categories are all rarer get `OTHER_CATEGORY`, items without any `NO_CATEGORY`.
+
+    With `focus`, the labels are only "<focus>" (every item that has that category, whatever its
+    other categories) and `OTHER_CATEGORY`.
+
+    Args:
+        categories: [n_items] lists of category names.
+        top_n: Categories with their own colour.
+        focus: One category to single out, or None.
+
+    Returns:
+        (labels [n_items], legend order: the used labels, most frequent first, greys last).
+
+    Example:
+        >>> category_labels([["Drama"], ["Drama", "Sci-Fi"], []], top_n=2)
+        (['Drama', 'Sci-Fi', '(none)'], ['Drama', 'Sci-Fi', '(none)'])
+    """
+    lists = [[str(c) for c in (cats if cats is not None else [])] for cats in categories]
+    if focus is not None:
+        labels = [str(focus) if str(focus) in cats else OTHER_CATEGORY for cats in lists]
+        return labels, [label for label in (str(focus), OTHER_CATEGORY) if label in labels]
+    counts: dict[str, int] = {}
+    for cats in lists:
+        for name in set(cats):
+            counts[name] = counts.get(name, 0) + 1
+    ranked = sorted(counts, key=lambda name: (-counts[name], name))
+    rank = {name: position for position, name in enumerate(ranked[: max(int(top_n), 0)])}
+    labels = []
+    for cats in lists:
+        kept = [name for name in cats if name in rank]
+        if kept:
+            labels.append(max(kept, key=lambda name: (rank[name], name)))  # rarest of its top-N categories
+        else:
+            labels.append(OTHER_CATEGORY if cats else NO_CATEGORY)
+    used = set(labels)
+    order = [name for name in ranked if name in rank and name in used]
+    order += [label for label in (OTHER_CATEGORY, NO_CATEGORY) if label in used]
+    return labels, order
+
+
+def _colour_map(levels: Sequence[str]) -> dict[str, str]:
+    """Distinct colours for categorical levels (greys for the fixed "other"/"none" labels)."""
+    coloured = [level for level in levels if level not in _GREYS]
+    palette = _FEW_COLOURS if len(coloured) <= len(_FEW_COLOURS) else _MANY_COLOURS + px.colors.qualitative.Light24
+    mapping = {level: palette[i % len(palette)] for i, level in enumerate(coloured)}
+    mapping.update({level: _GREYS[level] for level in levels if level in _GREYS})
+    return mapping
+
+
+def robust_range(values, *, keep=None, quantile: float = ROBUST_QUANTILE, pad: float = 0.05) -> tuple[float, float] | None:
+    """An axis range over the central quantiles of `values`, or None when the full range is fine.
+
+    One far-away point squeezes every other point into a thin strip when the axis spans all
+    points. This returns [q, 1 - q] quantiles widened by `pad` of their span (and widened further to
+    include `keep`, e.g. a searched item) when the full span is more than 1.5x that; else None.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) < 20:
+        return None
+    low, high = np.quantile(values, [quantile, 1.0 - quantile])
+    span = high - low
+    if span <= 0:
+        return None
+    low, high = low - pad * span, high + pad * span
+    if values.max() - values.min() <= 1.5 * (high - low):
+        return None
+    if keep is not None and len(keep):
+        keep = np.asarray(keep, dtype=np.float64)
+        low, high = min(low, float(keep.min())), max(high, float(keep.max()))
+    return float(low), float(high)
+
+
 def embedding_map(
     frame: pd.DataFrame,
     *,
@@ -151,28 +247,46 @@ def embedding_map(
     hover_data: Sequence[str] | None = None,
     highlight: Mapping[str, Sequence] | None = None,
     title: str | None = None,
+    axis_titles: tuple[str, str] | None = None,
+    category_order: Sequence[str] | None = None,
+    robust_zoom: bool = True,
 ) -> go.Figure:
     """Scatter of 2-D embedding coordinates, with optional highlighted groups drawn on top.
 
     Args:
         frame: One row per point; `x`, `y` and the other named columns.
         x, y: Coordinate columns (e.g. from `projection.pca_2d`).
-        color: Column to colour points by (categorical or numeric), or None.
+        color: Column to colour points by (categorical or numeric), or None. Categorical levels get
+            distinct colours (10 well-separated ones up to 10 levels, else 48); the labels
+            `OTHER_CATEGORY` and `NO_CATEGORY` are grey.
         hover_name: Column shown in bold on hover (e.g. item title).
         hover_data: Extra columns shown on hover.
         highlight: Legend name -> index labels of `frame` rows to emphasise, e.g.
             `{"Searched item": [42], "Neighbours": [7, 3, 9]}`. Each group becomes its own trace
-            with a distinct marker, in the given order, above the base points. Legend names are
-            shown as written: pass fixed labels, not user text. Empty groups are skipped.
+            with a distinct marker above the base points; the first group is drawn last (on top) and
+            largest. Legend names are shown as written: pass fixed labels, not user text. Empty
+            groups are skipped.
         title: Figure title (fixed text, not user input).
+        axis_titles: (x title, y title), e.g. with PCA's explained variance; default none.
+        category_order: Legend order of a categorical `color` (e.g. from `category_labels`).
+        robust_zoom: Zoom to the central 99 % of points (plus highlights) when a few outliers would
+            squeeze the rest (see `robust_range`); the figure then says how many points lie
+            outside and that a double click shows all.
 
     Returns:
-        The figure; base points are `scatter` (or `scattergl` above 1000 points), highlights `scatter`.
+        The figure; base points are `scatter` (or `scattergl` from 1000 points), highlights the same
+        kind, so they stack above the base points (WebGL traces draw over SVG ones).
     """
     hover_data = list(hover_data or [])
+    color_kwargs = {}
     if color is not None and not pd.api.types.is_numeric_dtype(frame[color]):
         # Categorical colours become legend entries, which plotly renders as HTML: escape user text.
         frame = frame.assign(**{color: frame[color].astype(str).map(html.escape)})
+        present = list(pd.unique(frame[color]))
+        order = [html.escape(str(level)) for level in (category_order or [])]
+        order = [level for level in order if level in present] + [level for level in present if level not in order]
+        color_kwargs = {"category_orders": {color: order}, "color_discrete_map": _colour_map(order)}
+    render_mode = "webgl" if len(frame) >= 1000 else "svg"
     base = px.scatter(
         frame,
         x=x,
@@ -181,11 +295,13 @@ def embedding_map(
         hover_name=hover_name,
         hover_data=hover_data,
         title=title,
-        render_mode="auto",
+        render_mode=render_mode,
+        **color_kwargs,
     )
     base.update_traces(marker={"size": 5, "opacity": 0.6}, selector={"mode": "markers"})
-    for position, (name, labels) in enumerate((highlight or {}).items()):
-        labels = list(labels)
+    groups = [(position, str(name), list(labels)) for position, (name, labels) in enumerate((highlight or {}).items())]
+    kept_rows = []
+    for position, name, labels in reversed(groups):  # the first group is added last: drawn on top
         if not labels:
             continue
         missing = [label for label in labels if label not in frame.index]
@@ -195,101 +311,184 @@ def embedding_map(
                 "pass index labels of the frame given to embedding_map."
             )
         subset = frame.loc[labels]
-        layer = px.scatter(subset, x=x, y=y, hover_name=hover_name, hover_data=hover_data, render_mode="svg")
+        kept_rows.append(subset)
+        layer = px.scatter(subset, x=x, y=y, hover_name=hover_name, hover_data=hover_data, render_mode=render_mode)
         style = _HIGHLIGHT_STYLES[position % len(_HIGHLIGHT_STYLES)]
         layer.update_traces(
-            name=str(name),
+            name=name,
             legendgroup=f"highlight-{position}",
+            legendrank=position + 1,  # listed in the given order, before the base points' entries
             showlegend=True,
             marker={
                 "symbol": style["symbol"],
                 "color": style["color"],
-                "size": style["size"],
+                "size": style["size"] + (6 if position == 0 else 0),
                 "opacity": 1.0,
-                "line": {"width": 1, "color": "white"},
+                "line": {"width": 1.5 if position == 0 else 1, "color": "white"},
             },
         )
         base.add_traces(list(layer.data))
-    base.update_layout(legend={"itemsizing": "constant"})
+    layout = {"legend": {"itemsizing": "constant"}}
+    if axis_titles is not None:
+        layout["xaxis_title"], layout["yaxis_title"] = axis_titles
+    base.update_layout(**layout)
+    if robust_zoom:
+        keep = pd.concat(kept_rows) if kept_rows else frame.iloc[0:0]
+        x_range = robust_range(frame[x], keep=keep[x])
+        y_range = robust_range(frame[y], keep=keep[y])
+        if x_range is not None or y_range is not None:
+            inside = np.ones(len(frame), dtype=bool)
+            if x_range is not None:
+                base.update_xaxes(range=list(x_range))
+                inside &= frame[x].between(*x_range).to_numpy()
+            if y_range is not None:
+                base.update_yaxes(range=list(y_range))
+                inside &= frame[y].between(*y_range).to_numpy()
+            n_out = int((~inside).sum())
+            base.add_annotation(
+                text=(f"Zoomed to the central {1 - 2 * ROBUST_QUANTILE:.0%} of points: {n_out:,} outlier"
+                      f"{'s' if n_out != 1 else ''} outside the view. Double-click the map to show all."),
+                xref="paper", yref="paper", x=0, y=1.0, xanchor="left", yanchor="bottom", showarrow=False,
+                font={"size": 11, "color": "#555555"},
+            )
     return base
 
 
+HISTORY_DISPLAY_NAMES = {
+    "loss": "training loss",
+    "val_loss": "validation loss",
+    "val_ndcg@10": "NDCG@10 hybrid (validation)",
+    "val_ndcg@10_cf": "NDCG@10 CF part only (validation)",
+    "val_ndcg@10_content": "NDCG@10 content part only (validation)",
+}
+"""Legend names of the `Progress.history` keys; other keys are shown as written."""
+_TIME_KEYS = ("seconds", "elapsed", "elapsed_s", "time", "time_s")
+
+
+def _format_elapsed(seconds: float) -> str:
+    seconds = float(seconds)
+    if seconds < 60:
+        return f"{seconds:.1f} s"
+    minutes, rest = divmod(int(round(seconds)), 60)
+    if minutes < 60:
+        return f"{minutes} min {rest:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
 def _history_frame(history: Sequence[Mapping], metrics: Sequence[str] | None) -> pd.DataFrame:
-    """Long form (epoch, metric, value, panel) from a list of per-epoch dicts; non-numeric values dropped."""
+    """Long form (epoch, metric, series, value, panel, elapsed) from per-epoch dicts.
+
+    Time keys (`seconds`, ...) are not series: they become the `elapsed` hover text of their epoch.
+    Non-numeric and non-finite values are dropped.
+    """
     rows = []
     for position, record in enumerate(history):
         epoch = record.get("epoch", position + 1)
+        elapsed = next((record[key] for key in _TIME_KEYS if _is_number(record.get(key))), None)
+        elapsed_text = _format_elapsed(elapsed) if elapsed is not None else "–"
         for key, value in record.items():
-            if key == "epoch" or (metrics is not None and key not in metrics):
+            if key == "epoch" or key in _TIME_KEYS or (metrics is not None and key not in metrics):
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float, np.integer, np.floating)):
+            if not _is_number(value):
                 continue
-            if not np.isfinite(value):
-                continue
-            panel = "Loss" if "loss" in key.lower() else "Metrics"
-            rows.append({"epoch": epoch, "metric": key, "value": float(value), "panel": panel})
-    return pd.DataFrame(rows, columns=["epoch", "metric", "value", "panel"])
+            panel = "Loss" if "loss" in key.lower() else "Validation metrics"
+            rows.append({"epoch": epoch, "metric": key, "series": HISTORY_DISPLAY_NAMES.get(key, key),
+                         "value": float(value), "panel": panel, "elapsed": elapsed_text})
+    return pd.DataFrame(rows, columns=["epoch", "metric", "series", "value", "panel", "elapsed"])
+
+
+def _is_number(value) -> bool:
+    return (not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
+            and bool(np.isfinite(value)))
 
 
 def training_curves(history: Sequence[Mapping], *, metrics: Sequence[str] | None = None) -> go.Figure:
-    """Per-epoch training curves: losses in one panel, validation metrics in another.
+    """Per-epoch training curves: losses in one panel, validation metrics in another, time on hover.
+
+    Each panel has its own y axis, so NDCG values around 0.1 are not flattened by a loss of 5 or by
+    the elapsed seconds (which are not plotted: they show in the hover as "time since start").
 
     Args:
-        history: One dict per epoch, e.g. `{"epoch": 1, "loss": 5.1, "val_loss": 5.3, "val_ndcg@10": 0.04}`.
+        history: One dict per epoch, e.g. `Progress.history` records
+            `{"epoch": 1, "loss": 5.1, "seconds": 18.9, "val_ndcg@10": 0.14, "val_ndcg@10_cf": 0.06}`.
             A missing `epoch` means the list position + 1. Non-numeric values are ignored.
-        metrics: Keys to plot; default all numeric keys except `epoch`.
+        metrics: Keys to plot; default all numeric keys except `epoch` and time keys.
 
     Returns:
-        A line figure, faceted by panel (rows "Loss" and "Metrics", independent y axes) when both exist.
+        A line figure, faceted by panel (rows "Loss" and "Validation metrics", independent y axes)
+        when both exist; each trace's `customdata` holds the elapsed time.
     """
     title = "Training curves"
     frame = _history_frame(history, metrics)
     if frame.empty:
         return _empty_figure(title, "No epochs yet")
-    panels = [panel for panel in ("Loss", "Metrics") if panel in set(frame["panel"])]
+    panels = [panel for panel in ("Loss", "Validation metrics") if panel in set(frame["panel"])]
     fig = px.line(
         frame,
         x="epoch",
         y="value",
-        color="metric",
+        color="series",
         markers=True,
         facet_row="panel" if len(panels) > 1 else None,
         category_orders={"panel": panels},
-        labels={"epoch": "Epoch", "value": "", "metric": "Series", "panel": ""},
+        hover_data={"elapsed": True, "panel": False, "series": True},
+        labels={"epoch": "Epoch", "value": "Value", "series": "Series", "panel": "", "elapsed": "Time since start"},
         title=title,
     )
-    fig.update_yaxes(matches=None)
+    fig.update_yaxes(matches=None, title_text="")
+    fig.update_xaxes(dtick=1 if frame["epoch"].nunique() <= 20 else None)
     fig.for_each_annotation(lambda note: note.update(text=note.text.split("=", 1)[-1]))
     if len(panels) == 1:
         fig.update_layout(yaxis_title=panels[0])
     return fig
 
 
-def alpha_sweep_chart(sweep: pd.DataFrame, best_alpha: float, *, metrics: Sequence[str] | None = None) -> go.Figure:
+def _drop_recall_equal_to_hr(frame: pd.DataFrame) -> pd.DataFrame:
+    """Drops `Recall@K` columns that equal `HR@K` everywhere (one held-out target per user)."""
+    drop = []
+    for column in frame.columns:
+        if str(column).startswith("Recall@"):
+            twin = "HR@" + str(column).split("@", 1)[1]
+            if twin in frame.columns and np.allclose(frame[column].to_numpy(float), frame[twin].to_numpy(float),
+                                                     equal_nan=True):
+                drop.append(column)
+    return frame.drop(columns=drop)
+
+
+def alpha_sweep_chart(sweep: pd.DataFrame, best_alpha: float, *, metrics: Sequence[str] | None = None,
+                      split: str = "validation") -> go.Figure:
     """Metric vs blend weight α, with the chosen α marked by a dashed vertical line.
 
     Args:
         sweep: One row per α: column `alpha` and metric columns such as `NDCG@10`, `coverage@10`.
-        best_alpha: The α to mark (e.g. best validation NDCG@10).
+            A `Recall@K` column equal to `HR@K` everywhere (one target per user) is left out.
+        best_alpha: The α to mark: the one chosen on the validation split.
         metrics: Columns to plot; default every numeric column except `alpha`.
+        split: Which split the values were measured on ("validation" or "test"); it names the y axis
+            and the title.
     """
     if metrics is None:
         metrics = [c for c in sweep.columns if c != "alpha" and pd.api.types.is_numeric_dtype(sweep[c])]
+        metrics = [c for c in _drop_recall_equal_to_hr(sweep[list(metrics)]).columns]
     long = sweep.melt(id_vars="alpha", value_vars=list(metrics), var_name="metric", value_name="value")
+    split_name = str(split)
     fig = px.line(
         long,
         x="alpha",
         y="value",
         color="metric",
         markers=True,
-        labels={"alpha": "α (weight of collaborative part)", "value": "Validation value", "metric": "Metric"},
-        title="Blend weight α sweep",
+        labels={"alpha": "α (weight of collaborative part)", "value": f"Value on the {split_name} split",
+                "metric": "Metric"},
+        title=f"Blend weight α sweep ({split_name} split)",
     )
+    chosen = "best α" if split_name == "validation" else "α chosen on validation"
     fig.add_vline(
         x=float(best_alpha),
         line_dash="dash",
         line_color="#555555",
-        annotation_text=f"best α = {float(best_alpha):.2f}",
+        annotation_text=f"{chosen} = {float(best_alpha):.2f}",
         annotation_position="top",
     )
     return fig

@@ -8,12 +8,16 @@ import plotly.graph_objects as go
 import pytest
 
 from recsys.plots import (
+    NO_CATEGORY,
+    OTHER_CATEGORY,
     alpha_sweep_chart,
+    category_labels,
     embedding_map,
     events_over_time,
     events_per_user_hist,
     item_popularity_long_tail,
     metrics_bar,
+    robust_range,
     training_curves,
 )
 
@@ -97,14 +101,16 @@ def test_embedding_map_base_traces(points):
     assert list(fig.data[0].hovertext) == ["Alien", "<b>Brazil</b>"]
 
 
-def test_embedding_map_highlights_are_separate_traces(points):
+def test_embedding_map_highlights_are_separate_traces_first_group_on_top(points):
     highlight = {"Searched item": [2], "Neighbours": [0, 3], "History": []}
     fig = embedding_map(points, x="x", y="y", color="genre", hover_name="title", highlight=highlight)
     assert len(fig.data) == 3 + 2  # empty group skipped
-    searched, neighbours = fig.data[3], fig.data[4]
+    neighbours, searched = fig.data[3], fig.data[4]  # plotly draws later traces on top
     assert (searched.name, list(searched.x), list(searched.y)) == ("Searched item", [2.0], [4.0])
     assert (neighbours.name, list(neighbours.x)) == ("Neighbours", [0.0, 3.0])
     assert searched.marker.symbol != neighbours.marker.symbol
+    assert searched.marker.size > neighbours.marker.size  # the searched item is the largest marker
+    assert searched.legendrank < neighbours.legendrank  # but listed first in the legend
     assert searched.showlegend and neighbours.showlegend
     assert list(neighbours.hovertext) == ["Alien", "Fargo"]
 
@@ -118,11 +124,68 @@ def test_embedding_map_continuous_colour_and_index_labels(points):
         embedding_map(frame, x="x", y="y", highlight={"Recommended": [0]})
 
 
-def test_embedding_map_uses_webgl_for_many_points():
+def test_embedding_map_highlights_use_the_base_render_mode_for_many_points():
+    # WebGL points are drawn over SVG ones, so an SVG star under 1,500 WebGL points would be hidden.
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"x": rng.normal(size=1500), "y": rng.normal(size=1500)})
     fig = embedding_map(frame, x="x", y="y", highlight={"Me": [0]})
-    assert [trace.type for trace in fig.data] == ["scattergl", "scatter"]
+    assert [trace.type for trace in fig.data] == ["scattergl", "scattergl"]
+
+
+def test_embedding_map_gives_every_category_its_own_colour():
+    # 12 levels: more than the 10-colour palette, so the 24+24 palette is used; no colour twice.
+    frame = pd.DataFrame({"x": np.arange(13.0), "y": np.arange(13.0),
+                          "genre": [f"g{i}" for i in range(12)] + [OTHER_CATEGORY]})
+    fig = embedding_map(frame, x="x", y="y", color="genre", robust_zoom=False)
+    colours = {trace.name: trace.marker.color for trace in fig.data}
+    assert len(colours) == 13 and len(set(colours.values())) == 13
+    assert colours[OTHER_CATEGORY] == "#b8b8b8"  # "other" is grey, not a palette colour
+    # Sci-Fi and Gardening, 11th and 20th levels in a catalogue, used to share a colour (10-colour cycle).
+    levels = [f"c{i}" for i in range(24)]
+    fig = embedding_map(pd.DataFrame({"x": np.arange(24.0), "y": np.arange(24.0), "c": levels}), x="x", y="y",
+                        color="c", robust_zoom=False)
+    assert len({trace.marker.color for trace in fig.data}) == 24
+
+
+def test_category_labels_top_n_other_and_multi_genre():
+    cats = [["Drama"], ["Drama", "Sci-Fi"], ["Comedy", "Drama"], ["Western"], [], ["Drama"], ["Sci-Fi"],
+            ["Comedy"]]
+    # Counts: Drama 4, Comedy 2, Sci-Fi 2, Western 1. Top 3 = Drama, Comedy, Sci-Fi (ties by name).
+    labels, order = category_labels(cats, top_n=3)
+    # A multi-genre item takes its rarest top-3 genre, not its first: ["Drama", "Sci-Fi"] -> Sci-Fi.
+    assert labels == ["Drama", "Sci-Fi", "Comedy", OTHER_CATEGORY, NO_CATEGORY, "Drama", "Sci-Fi", "Comedy"]
+    assert order == ["Drama", "Comedy", "Sci-Fi", OTHER_CATEGORY, NO_CATEGORY]
+    # Focus on one category: every item that has it, whatever its position in the list.
+    labels, order = category_labels(cats, focus="Drama")
+    assert labels == ["Drama", "Drama", "Drama", OTHER_CATEGORY, OTHER_CATEGORY, "Drama", OTHER_CATEGORY,
+                      OTHER_CATEGORY]
+    assert order == ["Drama", OTHER_CATEGORY]
+
+
+def test_robust_zoom_keeps_one_outlier_from_squeezing_the_map():
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=2000)
+    x[0] = 500.0  # one far outlier: the full x range would be ~100x the others' spread
+    frame = pd.DataFrame({"x": x, "y": rng.normal(size=2000)})
+    fig = embedding_map(frame, x="x", y="y")
+    low, high = fig.layout.xaxis.range
+    assert high < 10 and low > -10  # zoomed to the bulk of the points
+    assert fig.layout.yaxis.range is None  # y has no outlier: left on autorange
+    note = fig.layout.annotations[0].text
+    assert "central 99%" in note and "outlier" in note and "Double-click" in note
+    # A highlighted outlier stays in view.
+    fig = embedding_map(frame, x="x", y="y", highlight={"Searched item": [0]})
+    assert fig.layout.xaxis.range[1] >= 500.0
+    # Without outliers there is no zoom and no note.
+    fig = embedding_map(frame.iloc[1:], x="x", y="y")
+    assert fig.layout.xaxis.range is None and not fig.layout.annotations
+    assert robust_range([1.0, 2.0]) is None  # too few points to judge
+
+
+def test_embedding_map_axis_titles(points):
+    fig = embedding_map(points, x="x", y="y", axis_titles=("PC1 (40% of variance)", "PC2 (10% of variance)"))
+    assert fig.layout.xaxis.title.text == "PC1 (40% of variance)"
+    assert fig.layout.yaxis.title.text == "PC2 (10% of variance)"
 
 
 HISTORY = [
@@ -131,17 +194,45 @@ HISTORY = [
     {"epoch": 3, "loss": 3.5, "val_loss": float("nan"), "val_ndcg@10": 0.06},
 ]
 
+# Progress.history records as the training job writes them: cumulative seconds next to small NDCGs.
+PROGRESS_HISTORY = [
+    {"epoch": 1, "loss": 12.5, "seconds": 650.0, "val_ndcg@10": 0.11, "val_ndcg@10_cf": 0.06,
+     "val_ndcg@10_content": 0.11},
+    {"epoch": 2, "loss": 9.0, "seconds": 1320.0, "val_ndcg@10": 0.14, "val_ndcg@10_cf": 0.08,
+     "val_ndcg@10_content": 0.12},
+    {"epoch": 3, "loss": 8.1, "seconds": 2010.0, "val_ndcg@10": 0.15, "val_ndcg@10_cf": 0.09,
+     "val_ndcg@10_content": 0.13},
+]
+
 
 def test_training_curves_put_losses_and_metrics_in_separate_panels():
     fig = training_curves(HISTORY)
     by_name = {trace.name: trace for trace in fig.data}
-    assert set(by_name) == {"loss", "val_loss", "val_ndcg@10"}  # the string "note" is ignored
+    assert set(by_name) == {"training loss", "validation loss", "NDCG@10 hybrid (validation)"}  # "note" ignored
     assert all(trace.type == "scatter" and "lines" in trace.mode for trace in fig.data)
-    assert by_name["loss"].yaxis == by_name["val_loss"].yaxis != by_name["val_ndcg@10"].yaxis
-    assert list(by_name["val_loss"].x) == [1, 2]  # NaN epoch dropped
-    assert list(by_name["val_ndcg@10"].y) == [0.02, 0.05, 0.06]
-    assert sorted(note.text for note in fig.layout.annotations) == ["Loss", "Metrics"]
+    ndcg = by_name["NDCG@10 hybrid (validation)"]
+    assert by_name["training loss"].yaxis == by_name["validation loss"].yaxis != ndcg.yaxis
+    assert list(by_name["validation loss"].x) == [1, 2]  # NaN epoch dropped
+    assert list(ndcg.y) == [0.02, 0.05, 0.06]
+    assert sorted(note.text for note in fig.layout.annotations) == ["Loss", "Validation metrics"]
     assert fig.layout.yaxis.matches is None and fig.layout.yaxis2.matches is None
+
+
+def test_training_curves_keep_time_off_the_metric_axis_and_in_the_hover():
+    fig = training_curves(PROGRESS_HISTORY)
+    names = {trace.name for trace in fig.data}
+    assert names == {"training loss", "NDCG@10 hybrid (validation)", "NDCG@10 CF part only (validation)",
+                     "NDCG@10 content part only (validation)"}  # "seconds" is not a series
+    metric_traces = [trace for trace in fig.data if trace.name.startswith("NDCG")]
+    loss_trace = next(trace for trace in fig.data if trace.name == "training loss")
+    assert {trace.yaxis for trace in metric_traces} == {metric_traces[0].yaxis} != {loss_trace.yaxis}
+    # The metric axis only carries NDCG values (max 0.15), so autorange shows their differences.
+    assert max(max(trace.y) for trace in metric_traces) == 0.15
+    # Time since start is in every trace's hover: 650 s -> "10 min 50 s", 2010 s -> "33 min 30 s".
+    hover = [row[0] for row in loss_trace.customdata]
+    assert hover == ["10 min 50 s", "22 min 00 s", "33 min 30 s"]
+    assert "Time since start" in loss_trace.hovertemplate
+    assert [row[0] for row in metric_traces[0].customdata][0] == "10 min 50 s"
 
 
 def test_training_curves_single_panel_and_empty():
@@ -149,7 +240,8 @@ def test_training_curves_single_panel_and_empty():
     assert len(fig.data) == 1 and list(fig.data[0].x) == [1, 2]
     assert fig.layout.yaxis.title.text == "Loss"
     assert len(training_curves([]).data) == 0
-    assert [t.name for t in training_curves(HISTORY, metrics=["val_ndcg@10"]).data] == ["val_ndcg@10"]
+    assert len(training_curves([{"epoch": 1, "seconds": 3.0}]).data) == 0  # time alone is no curve
+    assert [t.name for t in training_curves(HISTORY, metrics=["val_ndcg@10"]).data] == ["NDCG@10 hybrid (validation)"]
 
 
 def test_alpha_sweep_chart_marks_best_alpha():
@@ -161,6 +253,19 @@ def test_alpha_sweep_chart_marks_best_alpha():
     line = fig.layout.shapes[0]
     assert (line.type, line.x0, line.x1, line.line.dash) == ("line", 0.5, 0.5, "dash")
     assert any(note.text == "best α = 0.50" for note in fig.layout.annotations)
+    assert fig.layout.yaxis.title.text == "Value on the validation split"
+
+
+def test_alpha_sweep_chart_on_the_test_split_says_so_and_drops_recall_equal_to_hr():
+    sweep = pd.DataFrame({"alpha": [0.0, 0.5, 1.0], "HR@10": [0.2, 0.3, 0.25], "Recall@10": [0.2, 0.3, 0.25],
+                          "NDCG@10": [0.10, 0.20, 0.15]})
+    fig = alpha_sweep_chart(sweep, 0.5, split="test")
+    assert fig.layout.yaxis.title.text == "Value on the test split"
+    assert "Validation" not in fig.layout.yaxis.title.text and "test split" in fig.layout.title.text
+    assert [trace.name for trace in fig.data] == ["HR@10", "NDCG@10"]  # Recall@10 == HR@10: one target per user
+    assert any(note.text == "α chosen on validation = 0.50" for note in fig.layout.annotations)
+    different = sweep.assign(**{"Recall@10": [0.1, 0.3, 0.25]})
+    assert "Recall@10" in [trace.name for trace in alpha_sweep_chart(different, 0.5).data]
 
 
 @pytest.mark.parametrize("form", ["wide", "long"])
