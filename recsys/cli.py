@@ -1,4 +1,4 @@
-"""Command line: `python -m recsys {demo,inspect,ingest,train,recommend,evaluate,runs}`.
+"""Command line: `python -m recsys {demo,inspect,ingest,train,recommend,evaluate,explain,runs}`.
 
 The same functions as the app. On bad input every command exits with code 2 and prints one line
 on stderr saying what is wrong and what to do.
@@ -118,11 +118,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_columns(s)
     _add_model(s)
 
+    s = sub.add_parser("explain", help="why an item scores what it does for a user: history items and words, as JSON")
+    s.add_argument("--run-dir", required=True, help="a run written by `train`")
+    s.add_argument("--user", required=True, help="original user id")
+    s.add_argument("--item", required=True, help="original item id")
+    s.add_argument("--alpha", type=float, default=None, help="CF weight α in [0,1] (default: the run's α)")
+    s.add_argument("--out", required=True, help="JSON to write: score, cf_score, content_score, history, words")
+
     s = sub.add_parser("runs", help="list the complete runs of a run store")
     s.add_argument("--store", default=None, help="run store folder (default $RECSYS_RUNS_DIR or ./runs)")
     s.add_argument("--clean", action="store_true",
                    help="also remove the temporary folders of interrupted writes older than a day (the app does "
                         "this at start-up; younger ones may belong to a training still writing)")
+
+    s = sub.add_parser("export-run", help="write a run as one zip bundle (everything it needs to serve + a sha256 manifest)")
+    s.add_argument("--run-dir", required=True, help="a run written by `train`")
+    s.add_argument("--out", required=True, help="zip file to write, e.g. run.zip")
+
+    s = sub.add_parser("import-run", help="verify a run bundle and install it as a complete run in a run store")
+    s.add_argument("bundle", help="a zip written by `export-run`")
+    s.add_argument("--store", default=None, help="run store folder (default $RECSYS_RUNS_DIR or ./runs)")
+
+    s = sub.add_parser("export-savedmodel", help="write a run as a TensorFlow SavedModel (serving_default: "
+                                                 "item-id histories + α -> top-K), servable without this project")
+    s.add_argument("--run-dir", required=True, help="a run written by `train`")
+    s.add_argument("--out", required=True, help="new (or empty) folder for the SavedModel")
+    s.add_argument("--k", type=int, default=10, help="list length of the signature (default 10)")
     return p
 
 
@@ -319,6 +340,29 @@ def cmd_evaluate(args):
     print(metrics_table(result, k=args.k).to_string(index=False))
 
 
+def cmd_explain(args):
+    from recsys.store import load_run
+
+    if args.alpha is not None and not 0 <= args.alpha <= 1:
+        raise UsageError(f"--alpha must be between 0 and 1, got {args.alpha}")
+    run = load_run(args.run_dir)
+    if str(args.user) not in {str(u) for u in run.user_ids}:
+        raise UsageError(f"unknown user id {args.user!r} (not in the run's data)")
+    if str(args.item) not in {str(i) for i in run.item_ids}:
+        raise UsageError(f"unknown item id {args.item!r} (not in the run's catalogue)")
+    _import_tensorflow_quietly()
+    from recsys.explain import Explainer
+
+    explainer = Explainer(run)
+    result = explainer.explain(explainer.user_index(args.user), explainer.item_index(args.item), alpha=args.alpha)
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.out).write_text(json.dumps(result.to_dict(), indent=2))
+    top = result.history.head(1)
+    print(json.dumps({"out": args.out, "score": round(result.score, 4), "history_items": int(len(result.history)),
+                      "top_history_item": str(top["item_id"].iat[0]) if len(top) else None,
+                      "top_words": str(result.words["text"].iat[0]) if len(result.words) else None}))
+
+
 def cmd_runs(args):
     from recsys.store import RunStore
 
@@ -329,8 +373,32 @@ def cmd_runs(args):
     print(json.dumps(store.list_runs(), indent=2, default=str))
 
 
+def cmd_export_run(args):
+    from recsys.bundle import export_bundle
+
+    out = export_bundle(args.run_dir, args.out)
+    print(json.dumps({"out": str(out), "bytes": out.stat().st_size}))
+
+
+def cmd_import_run(args):
+    from recsys.bundle import import_bundle
+
+    path, added = import_bundle(args.bundle, store=args.store)
+    print(json.dumps({"run_dir": str(path), "run_id": path.name, "added": added}))
+
+
+def cmd_export_savedmodel(args):
+    if args.k < 1:
+        raise UsageError(f"--k must be at least 1, got {args.k}")
+    _import_tensorflow_quietly()
+    from recsys.savedmodel import export_savedmodel
+
+    out = export_savedmodel(args.run_dir, args.out, k=args.k)
+    print(json.dumps({"out": str(out), "signature": "serving_default"}))
+
+
 COMMANDS = {"demo": cmd_demo, "inspect": cmd_inspect, "ingest": cmd_ingest, "train": cmd_train, "recommend": cmd_recommend,
-            "evaluate": cmd_evaluate, "runs": cmd_runs}
+            "evaluate": cmd_evaluate, "explain": cmd_explain, "runs": cmd_runs}
 
 
 def main(argv=None) -> int:
