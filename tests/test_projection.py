@@ -63,6 +63,23 @@ def test_pca_matches_sklearn_up_to_sign():
     np.testing.assert_allclose(np.abs(pca_2d(vectors)), np.abs(expected), atol=1e-4)
 
 
+def test_pca_explained_variance_by_hand():
+    # Points (0,0), (2,1), (4,0): centred x = -2, 0, 2 (sum of squares 8), centred y = -1/3, 2/3, -1/3
+    # (sum of squares 2/3); x and y are uncorrelated, so the components are the axes: 8 / (8 + 2/3) = 12/13.
+    coords, explained = projection.pca_2d_explained(np.array([[0.0, 0.0], [2.0, 1.0], [4.0, 0.0]]))
+    np.testing.assert_allclose(explained, [12 / 13, 1 / 13], atol=1e-9)
+    np.testing.assert_array_equal(coords, pca_2d(np.array([[0.0, 0.0], [2.0, 1.0], [4.0, 0.0]])))
+    # Matches scikit-learn's explained_variance_ratio_ on random data.
+    from sklearn.decomposition import PCA
+
+    vectors = np.random.default_rng(3).normal(size=(60, 7))
+    np.testing.assert_allclose(projection.pca_2d_explained(vectors)[1],
+                               PCA(n_components=2).fit(vectors).explained_variance_ratio_, atol=1e-9)
+    # No variance (one point, or all equal): zeros, not NaN.
+    np.testing.assert_array_equal(projection.pca_2d_explained(np.ones((4, 3)))[1], [0.0, 0.0])
+    np.testing.assert_array_equal(projection.pca_2d_explained(np.ones((1, 3)))[1], [0.0, 0.0])
+
+
 def test_pca_tiny_inputs():
     np.testing.assert_array_equal(pca_2d(np.ones((1, 4))), [[0.0, 0.0]])
     assert pca_2d(np.zeros((0, 3))).shape == (0, 2)
