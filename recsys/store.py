@@ -29,6 +29,9 @@ from recsys.config import TrainConfig
 
 COMPLETE = "COMPLETE"
 VECTOR_NAMES = ("cf_user", "cf_item", "cf_bias", "seq_user", "content_item", "content_bias")
+RUN_FILES = ("config.json", "fingerprint.json", "model.keras", *(f"vectors/{n}.npy" for n in VECTOR_NAMES),
+             "users.parquet", "items.parquet", "events.parquet", "text_vectorizer.json", "category_encoder.json",
+             "history.json", "metrics.json")  # every file of a run folder but COMPLETE (written last)
 _RUN_ID = re.compile(r"^[0-9a-f]{8,64}$")
 
 
@@ -86,12 +89,8 @@ def write_run(path, *, trained, dataset, config: TrainConfig, events: pd.DataFra
 
     Raises RunStoreError with the folder and the reason (no space, no permission …).
     """
-    path = Path(path)
-    _refuse_foreign(path)
-    tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp.mkdir()
+
+    def write_files(tmp: Path) -> None:
         _write_json(tmp / "config.json", {**config.to_dict(), "run_id": key})
         _write_json(tmp / "fingerprint.json", {"fingerprint": dataset.fingerprint(), "dataset": dataset.name,
                                                "n_users": dataset.n_users, "n_items": dataset.n_items})
@@ -109,6 +108,25 @@ def write_run(path, *, trained, dataset, config: TrainConfig, events: pd.DataFra
         _write_json(tmp / "category_encoder.json", trained.category_encoder.get_config())
         _write_json(tmp / "history.json", trained.history)
         _write_json(tmp / "metrics.json", metrics)
+
+    return write_run_files(path, key=key, write_files=write_files)
+
+
+def write_run_files(path, *, key: str, write_files) -> Path:
+    """Writes a run folder atomically: `write_files(tmp)` fills a temporary sibling folder with every
+    file of `RUN_FILES`, then `COMPLETE` is written and the folder renamed into place.
+
+    If `path` already holds the complete run `key`, it is kept and the new files are dropped. Any
+    exception from `write_files` (e.g. a refused bundle member) removes the temporary folder and is
+    re-raised, so nothing is left behind; OSErrors become a RunStoreError naming the folder and the fix.
+    """
+    path = Path(path)
+    _refuse_foreign(path)
+    tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp.mkdir()
+        write_files(tmp)
         _write_json(tmp / COMPLETE, {"completed_at": _dt.datetime.now(_dt.timezone.utc).isoformat()})
         if path.exists():
             if is_complete(path) and _stored_run_id(path) == key:
@@ -131,6 +149,9 @@ def write_run(path, *, trained, dataset, config: TrainConfig, events: pd.DataFra
     except OSError as e:
         shutil.rmtree(tmp, ignore_errors=True)
         raise RunStoreError(_write_error_message(path, e)) from e
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def _write_error_message(path: Path, e: OSError) -> str:

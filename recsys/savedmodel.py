@@ -1,0 +1,200 @@
+"""A TensorFlow SavedModel of a stored run that plain TensorFlow (or TF Serving) can serve.
+
+The export is a `tf.Module` holding the run's weights as variables and one `serving_default`
+signature written in raw TensorFlow ops, so loading it needs neither this project nor Keras:
+
+    inputs   history  string  [batch, length]  item ids, oldest first; "" (or any unknown id) is padding
+             alpha    float32 [batch]          CF weight α of each row, in [0, 1]
+    outputs  item_ids        string  [batch, k]  the top-k unseen items, best first
+             scores          float32 [batch, k]  α·cf + (1−α)·content
+             cf_scores       float32 [batch, k]
+             content_scores  float32 [batch, k]
+             known_items     int32   [batch]     how many history entries were catalogue items
+
+For each row the signature does what `recsys.serving` does for a stored user:
+
+    cf user vector  = `cf_user_from_history` (the one place that mirrors the serving code's fold-in)
+    LSTM user vector = the run's LSTM over the content vectors of the last `seq_len` known items,
+                       then the dense layer (recomputed in TensorFlow from the weights)
+    cf(i)      = <cf user, V_i> + b_i          content(i) = <LSTM user, C_i> + c_i
+    score(i)   = α·cf(i) + (1−α)·content(i), −inf for items in the history, then top-k.
+
+Rows with fewer than k unseen items get −inf scores (and arbitrary ids) at the end of their list.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from recsys.formats import DataError
+from recsys.store import RunStoreError, load_run
+
+__all__ = ["SavedModelError", "cf_user_from_history", "export_savedmodel", "lstm_weights"]
+
+SIGNATURE = "serving_default"
+
+
+class SavedModelError(DataError):
+    """A run that cannot be exported as a SavedModel; the message says why."""
+
+
+def cf_user_from_history(cf_item, item_index, valid):
+    """The CF user vector of each history row `[batch, dim]`, in TensorFlow.
+
+    This mirrors `recsys.serving.ColdStartScorer.new_user_vectors`: the mean of the CF item vectors
+    of the user's items (every known history entry, repeats included). Keep the two in step.
+
+    Args:
+        cf_item: `[n_items, dim]` float32 CF item vectors (the run's stored `cf_item`).
+        item_index: int64 `[batch, length]` catalogue index of each history entry (any value where invalid).
+        valid: bool `[batch, length]`, True where the entry is a known item.
+    """
+    import tensorflow as tf
+
+    weights = tf.cast(valid, tf.float32)
+    vectors = tf.gather(cf_item, tf.where(valid, item_index, tf.zeros_like(item_index)))  # [b, L, d]
+    total = tf.reduce_sum(vectors * weights[:, :, None], axis=1)
+    count = tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)
+    return total / count
+
+
+def lstm_weights(model) -> dict:
+    """The numpy weights of the run's user tower: LSTM kernel, recurrent kernel, bias and output dense.
+
+    Raises SavedModelError if the LSTM is not the plain one the exported ops reimplement.
+    """
+    lstm = model.lstm
+    config = lstm.get_config()
+    plain = {"activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True, "go_backwards": False}
+    for key, value in plain.items():
+        if config.get(key) != value:
+            raise SavedModelError(f"cannot export: the LSTM has {key}={config.get(key)!r}; the SavedModel reimplements "
+                                  f"{key}={value!r} only")
+    cell = lstm.cell
+    to_np = lambda w: np.asarray(w.numpy() if hasattr(w, "numpy") else w, np.float32)  # noqa: E731
+    return {"kernel": to_np(cell.kernel), "recurrent_kernel": to_np(cell.recurrent_kernel), "bias": to_np(cell.bias),
+            "dense_kernel": to_np(model.user_dense.kernel), "dense_bias": to_np(model.user_dense.bias)}
+
+
+def _serving_module(*, item_ids, cf_item, cf_bias, content_item, content_bias, weights, seq_len: int, k: int):
+    import tensorflow as tf
+
+    n_items, units = len(item_ids), weights["recurrent_kernel"].shape[0]
+
+    class HybridServing(tf.Module):
+        """Top-k of the hybrid for raw item-id histories; see recsys.savedmodel for the maths."""
+
+        def __init__(self):
+            super().__init__(name="recsys_hybrid")
+            const = lambda name, value: tf.Variable(value, trainable=False, name=name)  # noqa: E731
+            self.item_ids = const("item_ids", tf.constant(np.asarray(item_ids, dtype=object).astype(str)))
+            self.cf_item = const("cf_item", cf_item)
+            self.cf_bias = const("cf_bias", cf_bias)
+            self.content_item = const("content_item", content_item)
+            self.content_bias = const("content_bias", content_bias)
+            # The LSTM input projection of every item at once (row 0 = padding): x·W + b, [n_items + 1, 4·units].
+            projected = np.concatenate([np.zeros((1, content_item.shape[1]), np.float32), content_item]) \
+                @ weights["kernel"] + weights["bias"]
+            self.input_projection = const("lstm_input_projection", projected.astype(np.float32))
+            self.recurrent_kernel = const("lstm_recurrent_kernel", weights["recurrent_kernel"])
+            self.dense_kernel = const("user_dense_kernel", weights["dense_kernel"])
+            self.dense_bias = const("user_dense_bias", weights["dense_bias"])
+            self.table = tf.lookup.StaticHashTable(
+                tf.lookup.KeyValueTensorInitializer(tf.constant(np.asarray(item_ids, dtype=object).astype(str)),
+                                                    tf.range(n_items, dtype=tf.int64)), default_value=-1)
+            self.seq_len, self.k = int(seq_len), int(min(k, n_items))
+
+        def _last_items(self, index, valid):
+            """The last `seq_len` known items of each row, left-padded: int64 [b, seq_len], item index + 1."""
+            count = tf.cumsum(tf.cast(valid, tf.int64), axis=1)
+            from_end = count[:, -1:] - count  # 0 for the last known item of the row
+            keep = tf.logical_and(valid, from_end < self.seq_len)
+            where = tf.where(keep)  # [m, 2] (row, position)
+            cols = self.seq_len - 1 - tf.gather_nd(from_end, where)
+            batch = tf.shape(index, out_type=tf.int64)[0]
+            return tf.scatter_nd(tf.stack([where[:, 0], cols], axis=1), tf.gather_nd(index, where) + 1,
+                                 tf.stack([batch, tf.constant(self.seq_len, tf.int64)]))
+
+        def _lstm_user(self, sequence):
+            """The LSTM user vector after the last item `[b, dim]` (Keras LSTM: gates i, f, c, o; masked steps carry the state)."""
+            batch = tf.shape(sequence)[0]
+            h = tf.zeros(tf.stack([batch, units]))
+            c = tf.zeros(tf.stack([batch, units]))
+            for t in range(self.seq_len):
+                step = sequence[:, t]
+                z = tf.gather(self.input_projection, step) + tf.matmul(h, self.recurrent_kernel)
+                i, f, g, o = tf.split(z, 4, axis=1)
+                c_new = tf.sigmoid(f) * c + tf.sigmoid(i) * tf.tanh(g)
+                h_new = tf.sigmoid(o) * tf.tanh(c_new)
+                mask = (step > 0)[:, None]
+                h, c = tf.where(mask, h_new, h), tf.where(mask, c_new, c)
+            return tf.matmul(h, self.dense_kernel) + self.dense_bias
+
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="history"),
+                                      tf.TensorSpec([None], tf.float32, name="alpha")])
+        def serve(self, history, alpha):
+            index = self.table.lookup(history)
+            valid = index >= 0
+            cf_user = cf_user_from_history(self.cf_item, index, valid)
+            cf = tf.matmul(cf_user, self.cf_item, transpose_b=True) + self.cf_bias
+            content = tf.matmul(self._lstm_user(self._last_items(index, valid)), self.content_item,
+                                transpose_b=True) + self.content_bias
+            scores = alpha[:, None] * cf + (1.0 - alpha[:, None]) * content
+            seen = tf.where(valid)
+            seen_items = tf.stack([seen[:, 0], tf.gather_nd(index, seen)], axis=1)
+            scores = tf.tensor_scatter_nd_update(scores, seen_items,
+                                                 tf.fill(tf.shape(seen_items)[:1], tf.constant(-np.inf, tf.float32)))
+            top_scores, top = tf.math.top_k(scores, k=self.k)
+            return {"item_ids": tf.gather(self.item_ids, top), "scores": top_scores,
+                    "cf_scores": tf.gather(cf, top, batch_dims=1), "content_scores": tf.gather(content, top, batch_dims=1),
+                    "known_items": tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)}
+
+    return HybridServing()
+
+
+def export_savedmodel(run_dir, out, *, k: int = 10) -> Path:
+    """Writes the run at `run_dir` as a TensorFlow SavedModel folder `out` (atomically) with `serving_default`.
+
+    Args:
+        k: list length of the signature (capped at the catalogue size).
+
+    Raises SavedModelError for a missing run, a bad k or an existing non-empty `out`.
+    """
+    if int(k) < 1:
+        raise SavedModelError(f"k must be at least 1, got {k}")
+    out = Path(out)
+    if out.exists() and not (out.is_dir() and not any(out.iterdir())):
+        raise SavedModelError(f"cannot write the SavedModel to {out}: it exists and is not an empty folder; "
+                              "choose a new folder")
+    try:
+        run = load_run(run_dir)
+    except RunStoreError as e:
+        raise SavedModelError(str(e)) from e
+    import tensorflow as tf
+
+    v = run.vectors
+    module = _serving_module(item_ids=run.item_ids, cf_item=np.asarray(v.cf_item, np.float32),
+                             cf_bias=np.asarray(v.cf_bias, np.float32),
+                             content_item=np.asarray(v.content_item, np.float32),
+                             content_bias=np.asarray(v.content_bias, np.float32),
+                             weights=lstm_weights(run.load_model()), seq_len=int(run.config["seq_len"]), k=int(k))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.parent / f".tmp-{out.name}-{uuid.uuid4().hex[:8]}"
+    try:
+        tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve})
+        (tmp / "assets.extra").mkdir(exist_ok=True)
+        (tmp / "assets.extra" / "recsys_run.json").write_text(json.dumps(
+            {"run_id": run.run_id, "dataset": run.fingerprint.get("dataset"), "k": module.k,
+             "seq_len": module.seq_len, "default_alpha": run.default_alpha, "n_items": run.n_items}, indent=2))
+        if out.exists():
+            out.rmdir()  # an empty folder (checked above)
+        os.replace(tmp, out)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return out
