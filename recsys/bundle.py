@@ -41,14 +41,14 @@ __all__ = ["BUNDLE_FORMAT", "BundleError", "DEFAULT_MAX_BUNDLE_BYTES", "DEFAULT_
 BUNDLE_FORMAT = "recsys-run-bundle"
 BUNDLE_VERSION = 1
 MANIFEST = "manifest.json"
-MAX_MEMBERS = len(RUN_FILES) + 1  # the run files and the manifest, nothing else
+MAX_MEMBERS = 64  # a run bundle holds 17; far more is a zip bomb of tiny entries, refused before reading any
 DEFAULT_MAX_MEMBER_BYTES = 1 << 30  # 1 GiB uncompressed per member
 DEFAULT_MAX_BUNDLE_BYTES = 2 << 30  # 2 GiB uncompressed in all
 MAX_MANIFEST_BYTES = 1 << 20
 _PICKLE_SUFFIXES = (".pkl", ".pickle", ".joblib", ".dill", ".cloudpickle", ".npz")
 _KERAS_MEMBERS = {"config.json", "metadata.json", "model.weights.h5"}
 _CHUNK = 1 << 20
-_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # fixed entry times: the same run always gives the same bundle bytes
+_ZIP_TIME = (1980, 1, 1, 0, 0, 0)  # entry times carry nothing; the manifest says when the bundle was made
 
 
 class BundleError(DataError):
@@ -128,7 +128,8 @@ def _check_entries(zf: zipfile.ZipFile, *, max_member_bytes: int, max_bundle_byt
     """Checks every zip entry and the manifest before anything is written; returns the manifest."""
     infos = zf.infolist()
     if len(infos) > MAX_MEMBERS:
-        raise BundleError(f"refused: the bundle has {len(infos)} members, more than the {MAX_MEMBERS} a run bundle holds")
+        raise BundleError(f"refused: the bundle has {len(infos)} members, more than the {MAX_MEMBERS} allowed "
+                          f"(a run bundle holds {len(RUN_FILES) + 1})")
     names = set()
     for info in infos:
         name = info.filename
@@ -283,17 +284,25 @@ def _check_run_consistency(folder: Path, manifest: dict) -> str:
     return run_id
 
 
-def _extract_member(zf: zipfile.ZipFile, name: str, dest: Path, entry: dict, max_member_bytes: int) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
+def _verify_member(zf: zipfile.ZipFile, name: str, entry: dict, max_member_bytes: int) -> None:
+    """Streams one member without writing it and checks its size and sha256."""
+    _extract_member(zf, name, None, entry, max_member_bytes)
+
+
+def _extract_member(zf: zipfile.ZipFile, name: str, dest: Path | None, entry: dict, max_member_bytes: int) -> None:
+    """Streams one member into `dest` (a new file; None = nowhere), checking its size and sha256."""
+    if dest is not None:
+        dest.parent.mkdir(parents=True, exist_ok=True)
     digest, size = hashlib.sha256(), 0
     try:
-        with zf.open(name) as src, open(dest, "xb") as out:
+        with zf.open(name) as src, (open(dest, "xb") if dest is not None else io.BytesIO()) as out:
             for chunk in iter(lambda: src.read(_CHUNK), b""):
                 size += len(chunk)
                 if size > max_member_bytes or size > entry["size"]:
                     raise BundleError(f"refused: member {name!r} is larger than its declared size")
                 digest.update(chunk)
-                out.write(chunk)
+                if dest is not None:
+                    out.write(chunk)
     except (zipfile.BadZipFile, EOFError) as e:
         raise BundleError(f"refused: member {name!r} is damaged ({e})") from e
     except Exception as e:  # zlib.error and friends from a corrupt deflate stream
@@ -336,7 +345,9 @@ def import_bundle(source, *, store=None, max_member_bytes: int = DEFAULT_MAX_MEM
             path = store.path_for(run_id)
         except RunStoreError as e:
             raise BundleError(f"refused: the manifest's run id is not valid ({e})") from e
-        if is_complete(path):
+        if is_complete(path):  # still refuse a damaged bundle, though nothing would be written
+            for name in RUN_FILES:
+                _verify_member(zf, name, manifest["members"][name], max_member_bytes)
             return path, False
 
         def write_files(tmp: Path) -> None:
