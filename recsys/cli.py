@@ -1,4 +1,4 @@
-"""Command line: `python -m recsys {demo,inspect,ingest,train,recommend,evaluate,explain,runs}`.
+"""Command line: `python -m recsys {demo,inspect,ingest,train,recommend,evaluate,explain,runs,export-run,import-run,export-savedmodel}`.
 
 The same functions as the app. On bad input every command exits with code 2 and prints one line
 on stderr saying what is wrong and what to do.
@@ -381,6 +381,7 @@ def cmd_export_run(args):
 
 
 def cmd_import_run(args):
+    _import_tensorflow_quietly()  # the model is opened in Keras safe mode to check it
     from recsys.bundle import import_bundle
 
     path, added = import_bundle(args.bundle, store=args.store)
@@ -399,6 +400,7 @@ def cmd_export_savedmodel(args):
 
 COMMANDS = {"demo": cmd_demo, "inspect": cmd_inspect, "ingest": cmd_ingest, "train": cmd_train, "recommend": cmd_recommend,
             "evaluate": cmd_evaluate, "explain": cmd_explain, "runs": cmd_runs}
+COMMANDS.update({"export-run": cmd_export_run, "import-run": cmd_import_run, "export-savedmodel": cmd_export_savedmodel})
 
 
 def main(argv=None) -> int:
