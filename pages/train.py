@@ -5,6 +5,7 @@ import streamlit as st
 
 from recsys.config import TrainConfig
 from recsys.training import device_info
+from ui.bundle_panel import bundle_panel
 from ui.jobs import job_registry, show_job
 from ui.session import active_dataset, active_run, md_escape, set_active_run, sync_finished_training
 from ui.state import keep_widget, remember_widget
@@ -115,3 +116,5 @@ if run is not None:
     if model_path.is_file():
         st.download_button("Download model (model.keras)", model_path.read_bytes, file_name=f"{run.run_id}.keras",
                            mime="application/octet-stream", key="download_model", on_click="ignore")
+
+bundle_panel()

@@ -207,3 +207,58 @@ def test_cli_bad_bundles_exit_2_with_one_line(bundle, store, tmp_path, capsys):
     assert snapshot(store) == before
     assert main(["export-run", "--run-dir", str(tmp_path / "nothing"), "--out", str(tmp_path / "x.zip")]) == 2
     assert "no run at" in capsys.readouterr().err
+
+
+def test_help_on_the_share_commands(capsys):
+    for command in ("export-run", "import-run", "export-savedmodel"):
+        assert main([command, "--help"]) == 0
+        assert "usage:" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------ the Train page's panel (AppTest)
+@pytest.fixture
+def fresh_app(app_test, monkeypatch, tmp_path):
+    import streamlit as st
+
+    monkeypatch.setenv("RECSYS_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield lambda: app_test(timeout=60)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
+def test_an_imported_bundle_becomes_the_active_run_and_every_page_works(fresh_app, bundle, run_dir, tmp_path):
+    at = fresh_app()
+    at.run()
+    at.switch_page("pages/train.py").run()
+    assert not at.exception
+    upload = next(u for u in at.get("file_uploader") if u.label == "Import a run bundle")
+    upload.set_value(("run.zip", bundle.read_bytes(), "application/zip")).run()
+    assert not at.exception, [e.message for e in at.exception]
+    assert not at.error, [e.value for e in at.error]
+    run_id = load_run(run_dir).run_id
+    assert at.session_state["active_run"] == str(tmp_path / "runs" / run_id)
+    assert any("is the active run now" in s.value for s in at.success)
+    assert any(run_id in t.value for t in at.text)  # the page's active-run section shows it
+    assert any(b.label == "Download run bundle" for b in at.get("download_button"))
+    for page in ("pages/recommendations.py", "pages/embeddings.py", "pages/evaluate.py", "pages/data.py",
+                 "pages/home.py"):
+        at.switch_page(page).run()
+        assert not at.exception, (page, [e.message for e in at.exception])
+    at.switch_page("pages/recommendations.py").run()
+    assert len(at.dataframe) and not at.error  # history and top-N from the bundle alone (planted data not loaded)
+
+
+def test_a_refused_upload_says_why_and_keeps_the_active_run(fresh_app, bundle, tmp_path):
+    at = fresh_app()
+    at.run()
+    at.switch_page("pages/train.py").run()
+    before = at.session_state["active_run"] if "active_run" in at.session_state else None
+    bad = rewrite(bundle, tmp_path / "extra.zip", add=[("notes.txt", b"hello")])
+    upload = next(u for u in at.get("file_uploader") if u.label == "Import a run bundle")
+    upload.set_value(("extra.zip", bad.read_bytes(), "application/zip")).run()
+    assert not at.exception
+    assert any("unexpected member" in e.value for e in at.error)
+    assert (at.session_state["active_run"] if "active_run" in at.session_state else None) == before
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("[0-9a-f]*"))
