@@ -8,11 +8,15 @@ from recsys import plots, projection, serving
 from ui.jobs import start_umap_warm_up
 from ui.session import require_active_run, serving_alpha
 from ui.state import keep_widget, remember_widget
-from ui.views import VECTOR_KINDS, embedding_frame, embeddings_download, item_label, pca_coords, umap_cached, \
-    umap_compute, vectors_of
+from ui.views import NO_TEXT_NOTE, VECTOR_KINDS, embedding_frame, embeddings_download, has_item_text, item_categories, \
+    item_label, pca_axis_titles, pca_coords, umap_cached, umap_compute, vectors_of
+
+ALL_CATEGORIES = "(top 10 + other)"
+MAX_CLUSTERS = 24  # the map has 24 distinct colours for clusters
 
 st.title("Embeddings")
-run = require_active_run()
+run = require_active_run("train a model on the Train page (1 epoch on the demo data takes about a minute), "
+                         "then come back here for maps of its item and user vectors.")
 run_path = str(run.path)
 
 kinds = list(VECTOR_KINDS)
@@ -28,15 +32,34 @@ if st.session_state["emb_color"] not in colours:
 color = c2.selectbox("Colour by", colours, key="emb_color")
 remember_widget("emb_color")
 keep_widget("emb_clusters", 8)
-n_clusters = int(c3.number_input("Clusters", min_value=2, max_value=50, step=1, key="emb_clusters",
+if int(st.session_state["emb_clusters"]) > MAX_CLUSTERS:
+    st.session_state["emb_clusters"] = MAX_CLUSTERS
+n_clusters = int(c3.number_input("Clusters", min_value=2, max_value=MAX_CLUSTERS, step=1, key="emb_clusters",
                                  disabled=color != "cluster"))
 remember_widget("emb_clusters")
 keep_widget("emb_projection", "PCA")
 method = c4.selectbox("Projection", ["PCA", "UMAP"], key="emb_projection")
 remember_widget("emb_projection")
 
-coords = pca_coords(run_path, kind)
+focus = None
+if side == "items" and color == "category":
+    options = [ALL_CATEGORIES, *item_categories(run_path)]
+    keep_widget("emb_category", ALL_CATEGORIES)
+    if st.session_state["emb_category"] not in options:
+        st.session_state["emb_category"] = ALL_CATEGORIES
+    picked = st.selectbox("Category", options, key="emb_category",
+                          help="The 10 most common categories get their own colour; an item with several "
+                               "takes its most specific one. Pick one category to see every item that has it.")
+    remember_widget("emb_category")
+    focus = None if picked == ALL_CATEGORIES else picked
+
+if kind.startswith("Content") and not has_item_text(run):
+    st.warning(NO_TEXT_NOTE + "this map shows no text similarity. Load an item metadata file with titles or "
+               "descriptions on the Data page and train again.")
+
+coords, explained = pca_coords(run_path, kind)
 shown = "PCA"
+axis_titles = pca_axis_titles(explained)
 if method == "UMAP":
     reason = projection.umap_fallback_reason(len(coords))
     umap = None if reason else umap_cached(run_path, kind)
@@ -44,16 +67,17 @@ if method == "UMAP":
         st.info(reason)
     elif umap is None:
         start_umap_warm_up(len(coords) > projection.EXACT_KNN_MAX)  # compile UMAP while the user reads this
-        st.caption("UMAP takes a few seconds; it is computed once per run and vector kind, then cached.")
-        if st.button("Compute UMAP", key="compute_umap"):
+        prompt = st.container()
+        prompt.caption("UMAP takes a few seconds; it is computed once per run and vector kind, then cached. "
+                       "Showing PCA until then.")
+        if prompt.button("Compute UMAP", key="compute_umap"):
             with st.spinner("Running UMAP…"):
-                umap = umap_compute(run_path, kind)
-        else:
-            st.caption("Showing PCA until UMAP is computed.")
+                umap_compute(run_path, kind)
+            st.rerun()  # redraw without the prompt: the map below is UMAP now
     if umap is not None:
-        coords, shown = umap, "UMAP"
+        coords, shown, axis_titles = umap, "UMAP", ("UMAP 1", "UMAP 2")
 
-frame = embedding_frame(run, run_path, kind, coords, color=color, n_clusters=n_clusters)
+frame, order = embedding_frame(run, run_path, kind, coords, color=color, n_clusters=n_clusters, category=focus)
 colour_column = {"category": "category", "popularity": "popularity (log10 events)", "cluster": "cluster"}[color]
 highlight = {}
 
@@ -72,19 +96,26 @@ if side == "items":
             highlight["Searched item"] = [int(found)]
             highlight["Nearest neighbours"] = [int(i) for i in neighbours]
         else:
-            left.caption("No item matches.")
+            left.caption("No item matches: try part of a title or an item id.")
     user_ids = ["(none)"] + [str(u) for u in run.user_ids]
-    overlay = right.selectbox("Overlay a user's history and recommendations", user_ids, key="emb_user")
+    overlay = right.selectbox("Overlay a user's recent events and recommendations", user_ids, key="emb_user")
     if overlay != "(none)":
+        keep_widget("emb_last_n", 20)
+        last_n = int(right.number_input("Last N events", min_value=1, max_value=500, step=5, key="emb_last_n"))
+        remember_widget("emb_last_n")
         user = user_ids.index(overlay) - 1
-        history = serving.user_history(run, user)["item"].drop_duplicates().astype(int).tolist()
+        events = serving.user_history(run, user)
+        recent = events.tail(last_n)["item"].astype(int)
+        history = recent.iloc[::-1].drop_duplicates().tolist()  # newest first, each item once
+        right.caption(f"Showing the last {len(recent)} of {len(events)} events ({len(history)} distinct items).")
         recs = serving.recommend(run, [user], k=10, alpha=serving_alpha())["item"].astype(int).tolist()
-        highlight["User's history"] = history
+        highlight["Recent events"] = history
         highlight["Recommended"] = recs
 
-hover = ["item_id", "events", "category"] if side == "items" else ["events"]
+hover = ["item_id", "events", "categories"] if side == "items" else ["events"]
 figure = plots.embedding_map(frame, x="x", y="y", color=colour_column, hover_name="title", hover_data=hover,
-                             highlight=highlight, title=f"{kind} — {shown}")
+                             highlight=highlight, title=f"{kind} — {shown}", axis_titles=axis_titles,
+                             category_order=order)
 st.plotly_chart(figure, key="embedding_map", height=650)
 
 fmt = st.radio("Download format", ["CSV", "Parquet"], horizontal=True, key="emb_format")

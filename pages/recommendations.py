@@ -2,19 +2,32 @@
 
 from functools import partial
 
+import pandas as pd
 import streamlit as st
 
 from recsys import serving
 from ui.jobs import cold_start_scorer
 from ui.session import md_escape, require_active_run, serving_alpha
-from ui.state import keep_widget, remember_widget
-from ui.views import component_rows, format_time, item_label, overlap, ranked_table, recommendations_csv
+from ui.state import get_state, keep_widget, remember_widget
+from ui.views import NO_TEXT_NOTE, component_rows, find_items, format_time, has_item_text, item_label, overlap, \
+    ranked_table, recommendations_csv, score_column_config
+
+MAX_PICKS = 50
+RECENT = 20
 
 st.title("Recommendations")
-run = require_active_run()
+run = require_active_run("train a model on the Train page (1 epoch on the demo data takes about a minute), "
+                         "then come back here for each user's top-N, similar items and cold start.")
 run_path = str(run.path)
 st.text(f"Run {run.run_id[:10]} — dataset {run.fingerprint.get('dataset')} — {run.n_users:,} users, "
         f"{run.n_items:,} items")
+
+# Item indices mean other items in another run: per-run picks start afresh when the active run changes.
+if st.session_state.get("rec_page_run") != run.run_id:
+    st.session_state["rec_page_run"] = run.run_id
+    for key in ("similar_item", "_kept:similar_item", "cold_choice"):
+        st.session_state.pop(key, None)
+    st.session_state["cold_picked"] = []
 
 
 def _sync_alpha():
@@ -43,16 +56,15 @@ history = serving.user_history(run, user)
 left, right = st.columns([2, 3])
 with left:
     st.subheader("Recent history")
-    recent = history.tail(20)
+    recent = history.tail(RECENT).iloc[::-1]  # newest first
     st.dataframe(recent.assign(time=format_time(recent["timestamp"]).to_numpy())[["time", "title", "item_id"]],
                  hide_index=True, key="history_table")
-    st.caption(f"{len(history)} events in total; the last 20 in time order.")
+    st.caption(f"{len(history)} events in total; the last {min(RECENT, len(history))}, newest first.")
 with right:
     st.subheader(f"Top {top_n} at α = {alpha:.2f}")
     table = ranked_table(run, cf_row, content_row, seen, alpha=alpha, k=top_n)
-    st.dataframe(table.drop(columns=["item"]), hide_index=True, key="top_table",
-                 column_config={c: st.column_config.NumberColumn(format="%.3f")
-                                for c in ("score", "α·CF", "(1−α)·content")})
+    st.dataframe(table.drop(columns=["item"]), hide_index=True, key="top_table", column_config=score_column_config())
+    st.caption("score = α·cf_score + (1−α)·content_score — the same columns as the new-user table and the CSV.")
 
 # ------------------------------------------------------------------ two α values side by side
 with st.expander("Compare two α values", expanded=False):
@@ -74,12 +86,17 @@ with st.expander("Compare two α values", expanded=False):
 st.subheader("Similar items")
 n_items = run.n_items
 labels = [item_label(run, i) for i in range(n_items)]
+text_ok = has_item_text(run)
 left, right = st.columns([3, 1])
 keep_widget("similar_item", int(table["item"].iat[0]) if len(table) else 0)
+if not 0 <= int(st.session_state["similar_item"]) < n_items:
+    st.session_state["similar_item"] = 0
 item = left.selectbox("Item", range(n_items), format_func=lambda i: labels[i], key="similar_item")
 remember_widget("similar_item")
 part = right.selectbox("By", ["content", "cf"], key="similar_part",
                        format_func=lambda p: {"content": "content (text) vectors", "cf": "CF vectors"}[p])
+if part == "content" and not text_ok:
+    st.caption(NO_TEXT_NOTE + "content neighbours reflect co-occurrence in histories, not similar texts.")
 similar = serving.similar_items(run, int(item), k=10, part=part)
 st.dataframe(similar[["title", "item_id", "similarity"]], hide_index=True, key="similar_table")
 
@@ -87,18 +104,45 @@ st.dataframe(similar[["title", "item_id", "similarity"]], hide_index=True, key="
 st.subheader("Cold-start sandbox")
 left, right = st.columns(2)
 with left:
-    st.markdown("**A new user** — pick the items they had, oldest first")
-    picked = st.multiselect("Items", range(n_items), format_func=lambda i: labels[i], key="cold_items",
-                            max_selections=50)
+    st.markdown("**A new user** — add the items they had, oldest first")
+    picked = get_state("cold_picked", list)
+    query = st.text_input("Find an item (title or id contains)", key="cold_find",
+                          help="Literal, case-insensitive text; only the item you pick and add joins the list.")
+    matches = find_items(run, query)
+    if query.strip() and not matches:
+        st.caption("No item matches: try part of a title or an item id.")
+    add_left, add_right = st.columns([4, 1])
+    choice = add_left.selectbox(f"{len(matches)} matching items" if query.strip() else "Matching items",
+                                matches, index=None, format_func=lambda i: labels[i], key="cold_choice",
+                                placeholder="Type above, then pick one item", label_visibility="collapsed")
+    if add_right.button("Add", key="cold_add", disabled=choice is None or len(picked) >= MAX_PICKS):
+        if int(choice) not in picked:
+            picked.append(int(choice))
+    if picked:
+        st.dataframe(pd.DataFrame({"#": range(1, len(picked) + 1), "item": [labels[i] for i in picked]}),
+                     hide_index=True, key="cold_picked_table")
+        b1, b2 = st.columns(2)
+        if b1.button("Remove last", key="cold_remove_last"):
+            picked.pop()
+            st.rerun()
+        if b2.button("Clear", key="cold_clear"):
+            picked.clear()
+            st.rerun()
     if picked:
         try:
             new_user = cold_start_scorer(run_path).recommend_for_new_user(list(picked), k=top_n, alpha=alpha)
             st.dataframe(new_user[["title", "item_id", "score", "cf_score", "content_score"]], hide_index=True,
-                         key="cold_user_table")
+                         key="cold_user_table", column_config=score_column_config())
         except ValueError as error:
             st.warning(md_escape(str(error)))
+    else:
+        st.caption(f"No items yet: find one above and press Add (up to {MAX_PICKS}); "
+                   "the new user's top-N appears here.")
 with right:
     st.markdown("**A new item** — describe it; which users would it reach?")
+    if not text_ok:
+        st.warning(NO_TEXT_NOTE + "the text model has no vocabulary, so a description matches nothing. "
+                   "Load item metadata with titles or descriptions on the Data page and train again.")
     text = st.text_area("Description", key="new_item_text", placeholder="e.g. a cozy mystery set in a lighthouse")
     if text.strip():
         try:
@@ -106,9 +150,12 @@ with right:
             st.dataframe(reached[["user_id", "content_score"]], hide_index=True, key="cold_item_table")
         except ValueError as error:
             st.warning(md_escape(str(error)))
+    else:
+        st.caption("Write a few words about the item; the 20 users whose histories match it best appear here.")
 
 # ------------------------------------------------------------------ download
 st.download_button(f"Download top-{top_n} of every user (CSV, α = {alpha:.2f})",
                    partial(recommendations_csv, run_path, float(alpha), top_n),
                    file_name=f"recommendations-{run.run_id[:10]}.csv", mime="text/csv", key="download_recs",
-                   on_click="ignore", help="Scores every user of the run when clicked; cached per run, α and N.")
+                   on_click="ignore", help="Scores every user of the run when clicked; cached per run, α and N. "
+                                           "Columns: score = α·cf_score + (1−α)·content_score.")

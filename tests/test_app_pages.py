@@ -117,16 +117,18 @@ def test_every_page_on_demo_data(fresh_app, monkeypatch, tmp_path):
     at.switch_page("pages/recommendations.py").run()
     _ok(at, "recommendations")
     _check_downloads(at.session_state["active_run"])
-    top = _table(at, "α·CF")
-    assert len(top) == 10 and {"α·CF", "(1−α)·content"} <= set(top.columns)
+    top = _table(at, "rank")
+    assert len(top) == 10 and {"score", "cf_score", "content_score"} <= set(top.columns)
     at.slider(key="rec_alpha").set_value(0.0).run()
     _ok(at, "α = 0")
-    at_zero = _table(at, "α·CF")
-    assert (at_zero["α·CF"].abs() < 1e-9).all()  # α = 0: the CF column contributes nothing
+    at_zero = _table(at, "rank")
+    assert (at_zero["score"] - at_zero["content_score"]).abs().max() < 1e-6  # α = 0: the score is the content part
     assert at.session_state["serving_alpha"] == 0.0
-    at.multiselect(key="cold_items").set_value([0, 1, 2]).run()
+    at.text_input(key="cold_find").set_value("Station").run()
+    at.selectbox(key="cold_choice").set_value(at.selectbox(key="cold_choice").options[0]).run()
+    at.button(key="cold_add").click().run()
     _ok(at, "cold-start user")
-    assert len(_table(at, "cf_score")) == 10
+    assert len([f for f in at.dataframe if "cf_score" in f.value.columns and "rank" not in f.value.columns][0].value) == 10
     at.text_area(key="new_item_text").set_value("space opera robots mutiny aboard a generation ship").run()
     _ok(at, "cold-start item")
     assert len(_table(at, "user_id")) == 20

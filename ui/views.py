@@ -12,11 +12,12 @@ import numpy as np
 import pandas as pd
 import streamlit as st
 
-from recsys import export, projection, serving
+from recsys import export, plots, projection, serving
 from ui.jobs import load_run_cached, projections_dir
 
-__all__ = ["VECTOR_KINDS", "component_rows", "embedding_frame", "embeddings_download", "format_time",
-           "item_label", "overlap", "ranked_table", "recommendations_csv", "vectors_of"]
+__all__ = ["NO_TEXT_NOTE", "VECTOR_KINDS", "component_rows", "embedding_frame", "embeddings_download", "format_time",
+           "SCORE_COLUMNS", "SCORE_HELP", "find_items", "has_item_text", "item_categories", "item_label", "overlap", "pca_axis_titles", "pca_coords", "ranked_table",
+           "recommendations_csv", "score_column_config", "vectors_of"]
 
 VECTOR_KINDS = {  # label -> (side, attribute of ServingVectors)
     "CF item vectors": ("items", "cf_item"),
@@ -50,18 +51,45 @@ def component_rows(run_path: str, user: int) -> tuple[np.ndarray, np.ndarray, np
     return np.asarray(cf[0], np.float32), np.asarray(content[0], np.float32), seen
 
 
+SCORE_HELP = {
+    "score": "The blended score the list is ranked by: α·cf_score + (1−α)·content_score.",
+    "cf_score": "The collaborative-filtering score (user vector · item vector + item bias), before weighting by α.",
+    "content_score": "The content/sequence score (LSTM history vector · text item vector + bias), before "
+                     "weighting by 1−α.",
+}
+"""What the score columns mean: the same in the top-N table, the new-user table and the CSV download."""
+SCORE_COLUMNS = ("score", "cf_score", "content_score")
+
+
+def score_column_config() -> dict:
+    """`st.dataframe` column_config for the score columns: 3 decimals and the meaning on hover."""
+    return {c: st.column_config.NumberColumn(format="%.3f", help=SCORE_HELP[c]) for c in SCORE_COLUMNS}
+
+
 def ranked_table(run, cf_row, content_row, seen, *, alpha: float, k: int) -> pd.DataFrame:
-    """Top-k for one user at `alpha` with the score split into α·CF and (1−α)·content."""
+    """Top-k for one user at `alpha`: score = α·cf_score + (1−α)·content_score, as in the CSV download."""
     items, scores = serving.rerank_user(cf_row, content_row, seen, alpha=alpha, k=k)
     return pd.DataFrame({
         "rank": np.arange(1, len(items) + 1),
         "title": run.items["title"].to_numpy(dtype=object)[items],
         "item_id": run.item_ids[items],
         "score": scores,
-        "α·CF": alpha * cf_row[items],
-        "(1−α)·content": (1.0 - alpha) * content_row[items],
+        "cf_score": cf_row[items],
+        "content_score": content_row[items],
         "item": items,
     })
+
+
+def find_items(run, query: str, *, limit: int = 200) -> list[int]:
+    """Indices of items whose title or id contains `query` (case-insensitive, literal text), catalogue order."""
+    needle = str(query).strip().lower()
+    if not needle:
+        return []
+    titles = run.items["title"].astype(str).str.lower()
+    ids = pd.Series(run.item_ids, dtype=str).str.lower()
+    hits = np.flatnonzero(titles.str.contains(needle, regex=False).to_numpy()
+                          | ids.str.contains(needle, regex=False).to_numpy())
+    return [int(i) for i in hits[:limit]]
 
 
 def overlap(first: pd.DataFrame, second: pd.DataFrame) -> tuple[int, int]:
@@ -93,8 +121,23 @@ def embeddings_download(run_path: str, kind: str, fmt: str) -> bytes:
 
 
 @st.cache_data(max_entries=16, show_spinner="Projecting with PCA…")
-def pca_coords(run_path: str, kind: str) -> np.ndarray:
-    return projection.pca_2d(vectors_of(run_path, kind), seed=0)
+def pca_coords(run_path: str, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """(coords [n, 2], explained variance share of PC1 and PC2)."""
+    return projection.pca_2d_explained(vectors_of(run_path, kind))
+
+
+def pca_axis_titles(explained) -> tuple[str, str]:
+    """("PC1 (23% of variance)", "PC2 (9% of variance)")."""
+    return tuple(f"PC{i + 1} ({share:.0%} of variance)" for i, share in enumerate(explained[:2]))
+
+
+def has_item_text(run) -> bool:
+    """Whether any item of the run has text (title, description or categories) for the content model."""
+    return bool((run.items["text"].astype(str).str.strip() != "").any())
+
+
+NO_TEXT_NOTE = ("This dataset has no item text (no titles, descriptions or categories), so the content part "
+                "learns from item ids alone: ")
 
 
 def umap_cached(run_path: str, kind: str) -> np.ndarray | None:
@@ -117,15 +160,23 @@ def clusters(run_path: str, kind: str, n_clusters: int) -> np.ndarray:
     return projection.kmeans_labels(vectors_of(run_path, kind), n_clusters=n_clusters, seed=0)
 
 
-def embedding_frame(run, run_path: str, kind: str, coords: np.ndarray, *, color: str, n_clusters: int) -> pd.DataFrame:
-    """One row per item or user: x, y, hover fields (title/id, counts) and the colour column."""
+def embedding_frame(run, run_path: str, kind: str, coords: np.ndarray, *, color: str, n_clusters: int,
+                    category: str | None = None, top_n: int = 10) -> tuple[pd.DataFrame, list[str] | None]:
+    """One row per item or user (x, y, hover fields, the colour column) and the colour legend order.
+
+    Items are coloured by `plots.category_labels`: the `top_n` most common categories plus "(other)",
+    a multi-category item by its most specific one; with `category`, only the items that have it.
+    """
     side = VECTOR_KINDS[kind][0]
+    order = None
     if side == "items":
-        categories = run.items["categories"].map(lambda c: str(c[0]) if len(c) else "(none)")
+        categories = list(run.items["categories"])
+        labels, order = plots.category_labels(categories, top_n=top_n, focus=category)
         frame = pd.DataFrame({"x": coords[:, 0], "y": coords[:, 1],
                               "title": run.items["title"].to_numpy(dtype=object),
                               "item_id": run.item_ids, "events": run.items["n_events"].to_numpy(),
-                              "category": categories.to_numpy(dtype=object)})
+                              "category": np.asarray(labels, dtype=object),
+                              "categories": [", ".join(map(str, c)) if len(c) else "–" for c in categories]})
         frame["popularity (log10 events)"] = np.log10(frame["events"].to_numpy(dtype=float) + 1.0)
     else:
         counts = np.bincount(run.events["user"].to_numpy(np.int64), minlength=run.n_users)
@@ -133,5 +184,17 @@ def embedding_frame(run, run_path: str, kind: str, coords: np.ndarray, *, color:
                               "title": np.asarray(run.user_ids, dtype=object), "events": counts})
         frame["popularity (log10 events)"] = np.log10(counts.astype(float) + 1.0)
     if color == "cluster":
-        frame["cluster"] = [f"cluster {c}" for c in clusters(run_path, kind, n_clusters)]
-    return frame
+        found = clusters(run_path, kind, n_clusters)
+        frame["cluster"] = [f"cluster {c}" for c in found]
+        order = [f"cluster {c}" for c in range(int(found.max()) + 1)] if len(found) else []
+    return frame, (order if color in ("category", "cluster") else None)
+
+
+@st.cache_data(max_entries=64, show_spinner=False)
+def item_categories(run_path: str) -> list[str]:
+    """Every category of the run's items, most frequent first."""
+    counts: dict[str, int] = {}
+    for cats in load_run_cached(run_path).items["categories"]:
+        for name in set(map(str, cats)):
+            counts[name] = counts.get(name, 0) + 1
+    return sorted(counts, key=lambda name: (-counts[name], name))
