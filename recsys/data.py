@@ -27,7 +27,7 @@ import pyarrow.compute as pc
 from recsys.formats import (DATE_LIKE, DEFAULT_MAX_BYTES, MISSING_TOKENS, DataError, RawTable, display_name, is_number,
                             open_table)
 
-__all__ = ["DEFAULT_MAX_BYTES", "SUPPORTED_FORMATS_HELP", "DataError", "Dataset", "build_dataset",
+__all__ = ["DEFAULT_MAX_BYTES", "NO_ITEM_TEXT_WARNING", "SUPPORTED_FORMATS_HELP", "DataError", "Dataset", "build_dataset",
            "load_dataset", "load_item_metadata", "sniff_columns", "MOVIELENS_GENRES", "DROP_REASONS"]
 
 USER_ALIASES = ("user", "userid", "uid", "customer", "customerid", "reviewerid", "visitorid", "clientid",
@@ -51,6 +51,13 @@ TITLE_ALIASES = ("title", "name", "itemname", "itemtitle", "productname", "produ
 DESCRIPTION_ALIASES = ("description", "desc", "text", "overview", "itemdescription", "productdescription",
                        "plot", "synopsis", "summary", "content", "about")
 CATEGORY_ALIASES = ("categories", "category", "genres", "genre", "tags", "tag", "labels", "keywords")
+REVIEW_SUMMARY_ALIASES = ("summary", "reviewsummary", "reviewtitle", "headline")
+REVIEW_SUMMARIES_PER_ITEM = 10
+"""An item's text from reviews: its first distinct review summaries, in event order, up to this many."""
+NO_ITEM_TEXT_WARNING = ("no item has text (title, description or categories): the content part of the model "
+                        "learns from item ids alone, so the new-item scorer and the content maps cannot work "
+                        "from text; add an item metadata file with titles or descriptions")
+"""The report warning of a dataset without any item text (pages show it prominently)."""
 
 MOVIELENS_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children's", "Comedy", "Crime",
                     "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery", "Romance",
@@ -249,6 +256,10 @@ def _event_roles(columns: list[str], overrides: dict, name: str, defaults: dict 
         roles[role] = _find_column(columns, aliases, taken | {roles["invoice"]})
         if roles[role] is not None:
             taken.add(roles[role])
+    # Amazon review files carry no item text but a one-line review `summary`: the fallback item text.
+    roles["review_summary"] = None
+    if not any(roles[role] for role in ("title", "description", "categories")):
+        roles["review_summary"] = _find_column(columns, REVIEW_SUMMARY_ALIASES, taken | {roles["invoice"]})
     return roles
 
 
@@ -774,6 +785,19 @@ def _mode_per_item(items: np.ndarray, values: np.ndarray, n_items: int) -> np.nd
     return uniques[_mode_code_per_item(items, codes, n_items)]  # -1 picks the "" appended last
 
 
+def _joined_per_item(items: np.ndarray, values: np.ndarray, n_items: int, *, order_by: np.ndarray,
+                     limit: int = REVIEW_SUMMARIES_PER_ITEM) -> np.ndarray:
+    """Per item, its first `limit` distinct non-empty values (earliest `order_by` first) joined by ". "."""
+    out = np.full(n_items, "", dtype=object)
+    frame = pd.DataFrame({"item": items, "value": pd.Series(values, dtype=object), "when": order_by})
+    frame = frame[frame["value"] != ""].sort_values("when", kind="stable").drop_duplicates(["item", "value"])
+    if frame.empty:
+        return out
+    joined = frame.groupby("item", sort=False).head(limit).groupby("item", sort=False)["value"].agg(". ".join)
+    out[joined.index.to_numpy(dtype=np.int64)] = joined.to_numpy(dtype=object)
+    return out
+
+
 def require_two_users_and_items(name: str, user_ids, item_ids) -> None:
     """Raises DataError when cleaning left a single user or item: nothing to recommend from."""
     if len(user_ids) < 2:
@@ -948,6 +972,8 @@ def _catalogue(derived: dict, items: np.ndarray, interacted_ids: np.ndarray,
     if "title" in derived or "description" in derived:
         titles[:n_interacted] = derived.get("title", derived.get("description"))
         descriptions[:n_interacted] = derived.get("description", np.full(n_interacted, "", dtype=object))
+    if "review_text" in derived:  # review summaries: item text, but no title
+        descriptions[:n_interacted] = derived["review_text"]
     if "categories" in derived:
         separator = _category_separator(list(derived["categories"]))
         for index, value in enumerate(derived["categories"]):
@@ -997,6 +1023,14 @@ def _assemble(raw: RawTable, roles: dict, *, name: str, metadata: tuple | None) 
     warnings_ = clean.warnings
     derived = {role: _mode_per_item(items, _strings(table.column(roles[role]))[kept], len(interacted_ids))
                for role in TEXT_ROLES if roles.get(role)}
+    if roles.get("review_summary") and metadata is None:
+        derived["review_text"] = _joined_per_item(items, _strings(table.column(roles["review_summary"]))[kept],
+                                                  len(interacted_ids), order_by=seconds)
+        if (derived["review_text"] != "").any():
+            warnings_.append(f"no item text columns: the review summaries (column {roles['review_summary']!r}) "
+                             "are used as item text; they come from the same reviews as the events, including "
+                             "each user's held-out last review, so content scores on the test split are "
+                             "optimistic (load an item metadata file to avoid this)")
     catalog_ids, items_frame = _catalogue(derived, items, interacted_ids, metadata, warnings_)
 
     has_ratings, has_timestamps = roles.get("rating") is not None, roles.get("timestamp") is not None
@@ -1041,6 +1075,8 @@ def dataset_report(dataset: "Dataset", *, roles: dict, info: dict, rows_read: in
         warnings_.append(f"item metadata has {meta_report['n_duplicate_ids']} duplicated item ids; "
                          "the first row of each was used")
     texts = dataset.items["text"].to_numpy(dtype=object)
+    if not np.count_nonzero(texts != ""):
+        warnings_.append(NO_ITEM_TEXT_WARNING)
     ratings = events["rating"].to_numpy()
     return {
         "name": dataset.name,
