@@ -1,7 +1,9 @@
 """A TensorFlow SavedModel of a stored run that plain TensorFlow (or TF Serving) can serve.
 
-The export is a `tf.Module` holding the run's weights as variables and one `serving_default`
-signature written in raw TensorFlow ops, so loading it needs neither this project nor Keras:
+The export is a `tf.Module` holding the run's weights as variables and two signatures written in
+raw TensorFlow ops, so loading it needs neither this project nor Keras:
+
+`serving_default` — anyone, described by a history:
 
     inputs   history  string  [batch, length]  item ids, oldest first; "" (or any unknown id) is padding
              alpha    float32 [batch]          CF weight α of each row, in [0, 1]
@@ -11,9 +13,14 @@ signature written in raw TensorFlow ops, so loading it needs neither this projec
              content_scores  float32 [batch, k]
              known_items     int32   [batch]     how many history entries were catalogue items
 
-For each row the signature does what `recsys.serving` does for a stored user:
+`known_users` — the same plus `user_id` string [batch]: a user of the training data also gets
+their learned per-user CF offset, exactly as `recsys.serving.recommend` scores them; an unknown id
+(or "") is served as in `serving_default`.
 
-    cf user vector  = `cf_user_from_history` (the one place that mirrors the serving code's fold-in)
+For each row the signatures do what `recsys.serving` does:
+
+    CF user vector   = `cf_user_from_history` (the one place that mirrors the model's fold-in),
+                       plus the user's learned offset in `known_users`
     LSTM user vector = the run's LSTM over the content vectors of the last `seq_len` known items,
                        then the dense layer (recomputed in TensorFlow from the weights)
     cf(i)      = <cf user, V_i> + b_i          content(i) = <LSTM user, C_i> + c_i
@@ -35,33 +42,47 @@ import numpy as np
 from recsys.formats import DataError
 from recsys.store import RunStoreError, load_run
 
-__all__ = ["SavedModelError", "cf_user_from_history", "export_savedmodel", "lstm_weights"]
+__all__ = ["KNOWN_USERS_SIGNATURE", "SIGNATURE", "SavedModelError", "cf_user_from_history", "cf_user_weights",
+           "export_savedmodel", "lstm_weights"]
 
 SIGNATURE = "serving_default"
+KNOWN_USERS_SIGNATURE = "known_users"
 
 
 class SavedModelError(DataError):
     """A run that cannot be exported as a SavedModel; the message says why."""
 
 
-def cf_user_from_history(cf_item, item_index, valid):
-    """The CF user vector of each history row `[batch, dim]`, in TensorFlow.
+def cf_user_from_history(*, fold_in_table, cf_item, item_index, valid, last_items):
+    """The CF user vector of each history row `[batch, dim]` in TensorFlow, with no per-user offset.
 
-    This mirrors `recsys.serving.ColdStartScorer.new_user_vectors`: the mean of the CF item vectors
-    of the user's items (every known history entry, repeats included). Keep the two in step.
+    This mirrors the serving code for a user given only as a history
+    (`recsys.serving.ColdStartScorer.new_user_vectors`); keep the two in step:
+
+    - runs whose model folds the CF user vector in from the user's items (`cf_context` table Y):
+      |S|^(-1/2) · Σ_{j ∈ S} Y_j over S = the last `seq_len` known items, repeats included
+      (`recsys.models.fold_in_cf_vector`, `HybridRecommender.cf_fold_in_states`);
+    - older runs (a free CF vector per user and nothing to fold in): the mean of the CF item
+      vectors of every known history entry.
 
     Args:
-        cf_item: `[n_items, dim]` float32 CF item vectors (the run's stored `cf_item`).
-        item_index: int64 `[batch, length]` catalogue index of each history entry (any value where invalid).
+        fold_in_table: `[n_items, dim]` Y, or None for an older run.
+        cf_item: `[n_items, dim]` the run's stored CF item vectors V.
+        item_index: int64 `[batch, length]` catalogue index of each history entry (-1 where unknown).
         valid: bool `[batch, length]`, True where the entry is a known item.
+        last_items: int64 `[batch, seq_len]` the last `seq_len` known items, item index + 1, 0 = padding.
     """
     import tensorflow as tf
 
+    if fold_in_table is not None:
+        present = tf.cast(last_items > 0, tf.float32)
+        vectors = tf.gather(fold_in_table, tf.maximum(last_items - 1, 0)) * present[:, :, None]
+        count = tf.reduce_sum(present, axis=1, keepdims=True)
+        return tf.reduce_sum(vectors, axis=1) / tf.sqrt(tf.maximum(count, 1.0))
     weights = tf.cast(valid, tf.float32)
     vectors = tf.gather(cf_item, tf.where(valid, item_index, tf.zeros_like(item_index)))  # [b, L, d]
     total = tf.reduce_sum(vectors * weights[:, :, None], axis=1)
-    count = tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)
-    return total / count
+    return total / tf.maximum(tf.reduce_sum(weights, axis=1, keepdims=True), 1.0)
 
 
 def lstm_weights(model) -> dict:
@@ -77,15 +98,31 @@ def lstm_weights(model) -> dict:
             raise SavedModelError(f"cannot export: the LSTM has {key}={config.get(key)!r}; the SavedModel reimplements "
                                   f"{key}={value!r} only")
     cell = lstm.cell
-    to_np = lambda w: np.asarray(w.numpy() if hasattr(w, "numpy") else w, np.float32)  # noqa: E731
-    return {"kernel": to_np(cell.kernel), "recurrent_kernel": to_np(cell.recurrent_kernel), "bias": to_np(cell.bias),
-            "dense_kernel": to_np(model.user_dense.kernel), "dense_bias": to_np(model.user_dense.bias)}
+    return {"kernel": _np(cell.kernel), "recurrent_kernel": _np(cell.recurrent_kernel), "bias": _np(cell.bias),
+            "dense_kernel": _np(model.user_dense.kernel), "dense_bias": _np(model.user_dense.bias)}
 
 
-def _serving_module(*, item_ids, cf_item, cf_bias, content_item, content_bias, weights, seq_len: int, k: int):
+def cf_user_weights(model) -> dict:
+    """The CF user side: `user_offsets` U `[n_users, dim]` and `fold_in_table` Y `[n_items, dim]` (None
+    when the model has no fold-in; then U is the whole CF user vector)."""
+    context = getattr(model, "cf_context", None)
+    return {"user_offsets": _np(model.user_embedding.embeddings),
+            "fold_in_table": _np(context.embeddings) if context is not None else None}
+
+
+def _np(weight) -> np.ndarray:
+    import keras
+
+    return np.asarray(keras.ops.convert_to_numpy(weight), np.float32)
+
+
+def _serving_module(*, item_ids, user_ids, cf_item, cf_bias, content_item, content_bias, weights, cf_user,
+                    seq_len: int, k: int):
     import tensorflow as tf
 
-    n_items, units = len(item_ids), weights["recurrent_kernel"].shape[0]
+    n_items, n_users, units = len(item_ids), len(user_ids), weights["recurrent_kernel"].shape[0]
+    as_strings = lambda ids: tf.constant(np.asarray(ids, dtype=object).astype(str))  # noqa: E731
+    fold_in = cf_user["fold_in_table"] is not None
 
     class HybridServing(tf.Module):
         """Top-k of the hybrid for raw item-id histories; see recsys.savedmodel for the maths."""
@@ -93,11 +130,13 @@ def _serving_module(*, item_ids, cf_item, cf_bias, content_item, content_bias, w
         def __init__(self):
             super().__init__(name="recsys_hybrid")
             const = lambda name, value: tf.Variable(value, trainable=False, name=name)  # noqa: E731
-            self.item_ids = const("item_ids", tf.constant(np.asarray(item_ids, dtype=object).astype(str)))
+            self.item_ids = const("item_ids", as_strings(item_ids))
             self.cf_item = const("cf_item", cf_item)
             self.cf_bias = const("cf_bias", cf_bias)
             self.content_item = const("content_item", content_item)
             self.content_bias = const("content_bias", content_bias)
+            self.user_offsets = const("cf_user_offsets", cf_user["user_offsets"])
+            self.fold_in_table = const("cf_fold_in_table", cf_user["fold_in_table"]) if fold_in else None
             # The LSTM input projection of every item at once (row 0 = padding): x·W + b, [n_items + 1, 4·units].
             projected = np.concatenate([np.zeros((1, content_item.shape[1]), np.float32), content_item]) \
                 @ weights["kernel"] + weights["bias"]
@@ -105,9 +144,10 @@ def _serving_module(*, item_ids, cf_item, cf_bias, content_item, content_bias, w
             self.recurrent_kernel = const("lstm_recurrent_kernel", weights["recurrent_kernel"])
             self.dense_kernel = const("user_dense_kernel", weights["dense_kernel"])
             self.dense_bias = const("user_dense_bias", weights["dense_bias"])
-            self.table = tf.lookup.StaticHashTable(
-                tf.lookup.KeyValueTensorInitializer(tf.constant(np.asarray(item_ids, dtype=object).astype(str)),
-                                                    tf.range(n_items, dtype=tf.int64)), default_value=-1)
+            self.item_table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+                as_strings(item_ids), tf.range(n_items, dtype=tf.int64)), default_value=-1)
+            self.user_table = tf.lookup.StaticHashTable(tf.lookup.KeyValueTensorInitializer(
+                as_strings(user_ids), tf.range(n_users, dtype=tf.int64)), default_value=-1)
             self.seq_len, self.k = int(seq_len), int(min(k, n_items))
 
         def _last_items(self, index, valid):
@@ -136,15 +176,20 @@ def _serving_module(*, item_ids, cf_item, cf_bias, content_item, content_bias, w
                 h, c = tf.where(mask, h_new, h), tf.where(mask, c_new, c)
             return tf.matmul(h, self.dense_kernel) + self.dense_bias
 
-        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="history"),
-                                      tf.TensorSpec([None], tf.float32, name="alpha")])
-        def serve(self, history, alpha):
-            index = self.table.lookup(history)
+        def _top_k(self, history, alpha, user_id=None):
+            index = self.item_table.lookup(history)
             valid = index >= 0
-            cf_user = cf_user_from_history(self.cf_item, index, valid)
+            last_items = self._last_items(index, valid)
+            cf_user = cf_user_from_history(fold_in_table=self.fold_in_table, cf_item=self.cf_item, item_index=index,
+                                           valid=valid, last_items=last_items)
+            if user_id is not None:
+                user = self.user_table.lookup(user_id)
+                offset = tf.gather(self.user_offsets, tf.maximum(user, 0))
+                # A known user: their offset plus the fold-in, or (older runs) their free vector alone.
+                known_vector = offset + cf_user if fold_in else offset
+                cf_user = tf.where((user >= 0)[:, None], known_vector, cf_user)
             cf = tf.matmul(cf_user, self.cf_item, transpose_b=True) + self.cf_bias
-            content = tf.matmul(self._lstm_user(self._last_items(index, valid)), self.content_item,
-                                transpose_b=True) + self.content_bias
+            content = tf.matmul(self._lstm_user(last_items), self.content_item, transpose_b=True) + self.content_bias
             scores = alpha[:, None] * cf + (1.0 - alpha[:, None]) * content
             seen = tf.where(valid)
             seen_items = tf.stack([seen[:, 0], tf.gather_nd(index, seen)], axis=1)
@@ -155,11 +200,23 @@ def _serving_module(*, item_ids, cf_item, cf_bias, content_item, content_bias, w
                     "cf_scores": tf.gather(cf, top, batch_dims=1), "content_scores": tf.gather(content, top, batch_dims=1),
                     "known_items": tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)}
 
+        @tf.function(input_signature=[tf.TensorSpec([None, None], tf.string, name="history"),
+                                      tf.TensorSpec([None], tf.float32, name="alpha")])
+        def serve(self, history, alpha):
+            return self._top_k(history, alpha)
+
+        @tf.function(input_signature=[tf.TensorSpec([None], tf.string, name="user_id"),
+                                      tf.TensorSpec([None, None], tf.string, name="history"),
+                                      tf.TensorSpec([None], tf.float32, name="alpha")])
+        def serve_known_users(self, user_id, history, alpha):
+            return self._top_k(history, alpha, user_id)
+
     return HybridServing()
 
 
 def export_savedmodel(run_dir, out, *, k: int = 10) -> Path:
-    """Writes the run at `run_dir` as a TensorFlow SavedModel folder `out` (atomically) with `serving_default`.
+    """Writes the run at `run_dir` as a TensorFlow SavedModel folder `out` (atomically) with
+    `serving_default` and `known_users`.
 
     Args:
         k: list length of the signature (capped at the catalogue size).
@@ -179,18 +236,22 @@ def export_savedmodel(run_dir, out, *, k: int = 10) -> Path:
     import tensorflow as tf
 
     v = run.vectors
-    module = _serving_module(item_ids=run.item_ids, cf_item=np.asarray(v.cf_item, np.float32),
+    model = run.load_model()
+    module = _serving_module(item_ids=run.item_ids, user_ids=run.user_ids, cf_item=np.asarray(v.cf_item, np.float32),
                              cf_bias=np.asarray(v.cf_bias, np.float32),
                              content_item=np.asarray(v.content_item, np.float32),
                              content_bias=np.asarray(v.content_bias, np.float32),
-                             weights=lstm_weights(run.load_model()), seq_len=int(run.config["seq_len"]), k=int(k))
+                             weights=lstm_weights(model), cf_user=cf_user_weights(model),
+                             seq_len=int(run.config["seq_len"]), k=int(k))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.parent / f".tmp-{out.name}-{uuid.uuid4().hex[:8]}"
     try:
-        tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve})
+        tf.saved_model.save(module, str(tmp), signatures={SIGNATURE: module.serve,
+                                                          KNOWN_USERS_SIGNATURE: module.serve_known_users})
         (tmp / "assets.extra").mkdir(exist_ok=True)
         (tmp / "assets.extra" / "recsys_run.json").write_text(json.dumps(
             {"run_id": run.run_id, "dataset": run.fingerprint.get("dataset"), "k": module.k,
+             "cf_user": "offset + fold-in" if module.fold_in_table is not None else "free vector per user",
              "seq_len": module.seq_len, "default_alpha": run.default_alpha, "n_items": run.n_items}, indent=2))
         if out.exists():
             out.rmdir()  # an empty folder (checked above)

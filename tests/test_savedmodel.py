@@ -29,10 +29,13 @@ SERVE_SCRIPT = textwrap.dedent("""
     request = json.load(sys.stdin)
     before = set(sys.modules)
     model = tf.saved_model.load(request["dir"])
-    serve = model.signatures["serving_default"]
     results = {}
     for name, alpha in request["alphas"].items():
-        out = serve(history=tf.constant(request["history"]), alpha=tf.fill([len(request["history"])], float(alpha)))
+        inputs = {"history": tf.constant(request["history"]), "alpha": tf.fill([len(request["history"])], float(alpha))}
+        signature = "serving_default"
+        if name.startswith("known"):
+            signature, inputs["user_id"] = "known_users", tf.constant(request["user_ids"])
+        out = model.signatures[signature](**inputs)
         results[name] = {"item_ids": out["item_ids"].numpy().astype(str).tolist(), "scores": out["scores"].numpy().tolist(),
                          "known_items": out["known_items"].numpy().tolist()}
     new_modules = sorted(m for m in set(sys.modules) - before if m.split(".")[0] in ("keras", "recsys"))
@@ -64,39 +67,43 @@ def histories(run, users, *, pad="right"):
     return [r + [""] * (width - len(r)) for r in rows]
 
 
-def serve_in_plain_tensorflow(savedmodel, history, alphas: dict, tmp_path) -> dict:
+def serve_in_plain_tensorflow(savedmodel, history, alphas: dict, tmp_path, user_ids=()) -> dict:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     env["TF_CPP_MIN_LOG_LEVEL"] = "3"
-    request = json.dumps({"dir": str(savedmodel), "history": history, "alphas": alphas})
+    request = json.dumps({"dir": str(savedmodel), "history": history, "alphas": alphas, "user_ids": list(user_ids)})
     done = subprocess.run([sys.executable, "-c", SERVE_SCRIPT], input=request, capture_output=True, text=True,
                           cwd=tmp_path, env=env, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def assert_same_lists(served, expected, row, what):
+    assert served["item_ids"][row] == expected["item_id"].astype(str).tolist(), what
+    np.testing.assert_allclose(served["scores"][row], expected["score"], rtol=1e-4, atol=1e-4, err_msg=what)
+
+
 def test_plain_tensorflow_serves_the_same_top_k_as_the_studio_for_20_users(run, savedmodel, tmp_path):
     users = list(range(N_USERS))
     alpha = run.default_alpha
-    answer = serve_in_plain_tensorflow(savedmodel, histories(run, users), {"content": 0.0, "default": alpha},
-                                       tmp_path)
+    user_ids = [str(run.user_ids[u]) for u in users]
+    answer = serve_in_plain_tensorflow(savedmodel, histories(run, users),
+                                       {"content": 0.0, "history": alpha, "known": alpha, "known_cf": 1.0},
+                                       tmp_path, user_ids=user_ids)
     assert not answer["recsys_importable"] and not answer["recsys_loaded"]
     assert answer["new_modules"] == []  # neither loading nor serving pulled in Keras or this project
-    # α = 0: the LSTM part alone, recomputed from the raw history, gives exactly `recommend`'s lists
-    # (which score with the LSTM user vectors stored at training time).
-    content_only = recommend(run, users, k=K, alpha=0.0)
-    # The default α: the history-folded CF user vector (see recsys.savedmodel.cf_user_from_history)
-    # is what the serving code computes for a user given as a history.
+    expected = {"known": recommend(run, users, k=K, alpha=alpha), "known_cf": recommend(run, users, k=K, alpha=1.0),
+                # α = 0: the LSTM part alone, recomputed from the raw history, gives `recommend`'s lists (which
+                # score with the LSTM user vectors stored at training time) also without a user id.
+                "content": recommend(run, users, k=K, alpha=0.0)}
     scorer = ColdStartScorer(run)
     for row, user in enumerate(users):
-        served = answer["results"]["content"]
-        expected = content_only[content_only["user"] == user]
-        assert served["item_ids"][row] == expected["item_id"].astype(str).tolist(), f"user {user}, α = 0"
-        np.testing.assert_allclose(served["scores"][row], expected["score"], rtol=1e-4, atol=1e-4)
+        for name, frame in expected.items():
+            assert_same_lists(answer["results"][name], frame[frame["user"] == user], row, f"user {user}, {name}")
+        # serving_default at the run's α: the CF user vector folded in from the history alone
+        # (recsys.savedmodel.cf_user_from_history), as the studio serves someone given as a history.
         items = run.events.loc[run.events["user"] == user, "item"].tolist()
-        hybrid = scorer.recommend_for_new_user(items, k=K, alpha=alpha)
-        served = answer["results"]["default"]
-        assert served["item_ids"][row] == hybrid["item_id"].astype(str).tolist(), f"user {user}, α = {alpha}"
-        np.testing.assert_allclose(served["scores"][row], hybrid["score"], rtol=1e-4, atol=1e-4)
+        served = answer["results"]["history"]
+        assert_same_lists(served, scorer.recommend_for_new_user(items, k=K, alpha=alpha), row, f"user {user}, history")
         assert served["known_items"][row] == len(items)
         assert not set(served["item_ids"][row]) & {str(run.item_ids[i]) for i in items}  # own items excluded
 
@@ -115,6 +122,9 @@ def test_padding_side_and_unknown_ids_do_not_change_the_answer(run, savedmodel):
         assert out["item_ids"].numpy().tolist() == outs[0]["item_ids"].numpy().tolist()
         np.testing.assert_allclose(out["scores"].numpy(), outs[0]["scores"].numpy(), rtol=1e-5, atol=1e-5)
     np.testing.assert_allclose(outs[0]["scores"].numpy()[2], outs[0]["cf_scores"].numpy()[2], rtol=1e-6)  # α = 1
+    anonymous = tf.saved_model.load(str(savedmodel)).signatures["known_users"](
+        user_id=tf.constant(["", "not-a-user", ""]), history=tf.constant(right), alpha=alpha)
+    assert anonymous["item_ids"].numpy().tolist() == outs[0]["item_ids"].numpy().tolist()  # unknown id = a history
     assert outs[0]["item_ids"].shape == (3, K)
 
 
