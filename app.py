@@ -4,11 +4,18 @@ Run with `streamlit run app.py`. Pages are registered explicitly (with `st.navig
 folder is not auto-discovered); each page is layout and widgets over `recsys/` functions.
 """
 
+from pathlib import Path
+
 import streamlit as st
 
+from ui.data_io import apply_server_settings
 from ui.session import ensure_demo, status_line, sync_finished_training
 
-st.set_page_config(page_title="Recsys Studio", page_icon=":material/movie:", layout="wide")
+APP_DIR = Path(__file__).resolve().parent
+# The icon ships with the app (an image is embedded in the page; a material icon is fetched online).
+st.set_page_config(page_title="Recsys Studio", page_icon=str(APP_DIR / "assets" / "icon.png"), layout="wide")
+# .streamlit/config.toml is only read from the folder `streamlit run` starts in: set what must hold anywhere.
+apply_server_settings()
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -2,9 +2,9 @@
 
 import streamlit as st
 
-from recsys.data import SUPPORTED_FORMATS_HELP, DataError
-from ui.data_io import AUTO, ROLES, detect_columns, dropped_table, load_upload, overview_figures, report_summary, \
-    upload_digest
+from recsys.data import NO_ITEM_TEXT_WARNING, SUPPORTED_FORMATS_HELP, DataError
+from ui.data_io import AUTO, ROLES, UPLOAD_LIMIT_MIB, detect_columns, dropped_table, load_upload, overview_figures, \
+    report_summary, upload_digest, upload_limit_style
 from ui.session import DEMO_NAME, active_dataset, add_dataset, datasets, ensure_demo, md_escape, set_active_dataset
 
 st.title("Data")
@@ -29,13 +29,22 @@ if right.button("Use demo data", key="use_demo", help="The built-in synthetic ca
     st.rerun()
 
 # ------------------------------------------------------------------ upload
+def _forget_load_error():
+    st.session_state.pop("data_load_error", None)
+
+
 with st.expander("Upload your own data", expanded=st.session_state["active_dataset"] == DEMO_NAME):
     st.caption(SUPPORTED_FORMATS_HELP)
-    interactions = st.file_uploader("Interactions file", key="interactions",
+    st.html(upload_limit_style())
+    interactions = st.file_uploader("Interactions file", key="interactions", max_upload_size=UPLOAD_LIMIT_MIB,
+                                    on_change=_forget_load_error,
                                     help="One row per event: user, item, optional rating and time.")
-    items = st.file_uploader("Item metadata file (optional)", key="items",
+    items = st.file_uploader("Item metadata file (optional)", key="items", max_upload_size=UPLOAD_LIMIT_MIB,
+                             on_change=_forget_load_error,
                              help="Titles, descriptions and categories; items without events become cold-start items.")
-    if interactions is not None:
+    if interactions is None:
+        _forget_load_error()
+    else:
         raw = interactions.getvalue()
         detected = detect_columns(raw, interactions.name)
         signature = upload_digest(raw)
@@ -56,14 +65,19 @@ with st.expander("Upload your own data", expanded=st.session_state["active_datas
                 with st.spinner("Reading and validating…"):
                     dataset = load_upload(interactions, items, mapping=mapping)
             except DataError as error:
-                st.error(md_escape(str(error)))
-                st.caption("The previously active dataset stays active.")
+                # Kept for this file only: choosing another file (or removing it) clears the message.
+                st.session_state["data_load_error"] = {"for": signature, "message": str(error)}
                 st.session_state["active_dataset"] = previous
             else:
+                _forget_load_error()
                 name = add_dataset(interactions.name, dataset)
                 set_active_dataset(name)
                 st.session_state["data_flash"] = name
                 st.rerun()
+        failed = st.session_state.get("data_load_error")
+        if failed and failed["for"] == signature:
+            st.error(md_escape(failed["message"]))
+            st.caption("The previously active dataset stays active.")
 
 flash = st.session_state.pop("data_flash", None)
 if flash:
@@ -86,6 +100,11 @@ left, right = st.columns(2)
 left.dataframe(dropped_table(report), hide_index=True, key="report_dropped")
 right.dataframe(report_summary(report), hide_index=True, key="report_summary")
 warnings = list(report.get("warnings") or []) + list((report.get("metadata") or {}).get("warnings") or [])
+if NO_ITEM_TEXT_WARNING in warnings:
+    warnings.remove(NO_ITEM_TEXT_WARNING)
+    st.warning("No item has text (titles, descriptions or categories). The content part of the model will learn "
+               "from item ids alone, so the new-item scorer and the content maps cannot work from text.\n\n"
+               "Upload an item metadata file with titles or descriptions next to the interactions, then Load again.")
 if warnings:
     st.markdown("**Warnings**")
     for warning in warnings:

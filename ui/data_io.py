@@ -14,7 +14,40 @@ import streamlit as st
 from recsys import data as rdata
 from recsys import plots
 
-__all__ = ["AUTO", "ROLES", "detect_columns", "dropped_table", "load_upload", "overview_figures", "upload_digest"]
+__all__ = ["AUTO", "ROLES", "UPLOAD_LIMIT_MIB", "apply_server_settings", "detect_columns", "dropped_table",
+           "load_upload", "overview_figures", "upload_digest", "upload_limit_style"]
+
+UPLOAD_LIMIT_MIB = rdata.DEFAULT_MAX_BYTES // (1024 * 1024)
+"""The uploader's per-file limit: the loader's own limit (512 MiB), as the README says."""
+TOOLBAR_MODE = "minimal"  # no "Deploy" button or developer menu
+
+
+def apply_server_settings() -> None:
+    """Settings that must hold however the app is started, not only from the repo folder.
+
+    Streamlit reads `.streamlit/config.toml` from the current directory only, so started elsewhere it
+    showed the Deploy button and enforced its 200 MB default upload limit. `client.toolbarMode` is a
+    script option (`st.set_option`); the upload limit is read by the server on every upload, so it is
+    set in Streamlit's config at runtime too (the uploader widgets also pass it per widget).
+    """
+    if st.get_option("client.toolbarMode") != TOOLBAR_MODE:
+        st.set_option("client.toolbarMode", TOOLBAR_MODE)
+        st.rerun()  # the toolbar mode travels with the next script run's session message
+    if st.get_option("server.maxUploadSize") != UPLOAD_LIMIT_MIB:
+        from streamlit import config
+
+        config.set_option("server.maxUploadSize", UPLOAD_LIMIT_MIB, where_defined="app.py (Recsys Studio)")
+
+
+def upload_limit_style() -> str:
+    """CSS (fixed text, no user data) that states the limit as "512 MiB per file" in the drop zones.
+
+    Streamlit's drop zone rounds any limit above 500 MB up to "1GB per file" (it moves to the next unit
+    at half of it and prints no decimals), which contradicts the loader's real 512 MiB limit.
+    """
+    return ("<style>[data-testid='stFileUploaderDropzoneInstructions'] > div > span:last-child {font-size: 0;}"
+            "[data-testid='stFileUploaderDropzoneInstructions'] > div > span:last-child::before "
+            f"{{content: 'Limit {UPLOAD_LIMIT_MIB} MiB per file'; font-size: 0.875rem;}}</style>")
 
 AUTO = "(auto)"
 ROLES = (("user", "user_col", "User column"), ("item", "item_col", "Item column"),
