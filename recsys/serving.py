@@ -163,10 +163,14 @@ class ColdStartScorer:
     def new_user_vectors(self, item_indices) -> tuple[np.ndarray, np.ndarray]:
         """(cf vector, LSTM vector) for a user who picked `item_indices` (oldest first), no retraining.
 
-        The LSTM reads the picked items like any history. The CF vector is folded in as the mean of
-        the picked items' CF vectors (an item-to-item approximation; MF has no encoder).
+        The LSTM reads the picked items like any history. The CF vector is the same fold-in that every
+        trained user's CF vector includes, `recsys.models.fold_in_cf_vector` over the last `seq_len`
+        picks, with no per-user offset (U = 0 for someone the model never saw). Runs trained before
+        the fold-in existed fall back to the mean of the picked items' CF vectors.
         """
         import keras
+
+        from recsys.models import fold_in_cf_vector
 
         items = np.asarray(list(item_indices), dtype=np.int64)
         if len(items) == 0:
@@ -174,7 +178,11 @@ class ColdStartScorer:
         seq = sequence_from_items(items, seq_len=self.seq_len)
         vec = self.model.sequence_user_vectors(keras.ops.convert_to_tensor(seq), training=False)
         seq_vec = np.asarray(keras.ops.convert_to_numpy(vec), np.float32)[0]
-        cf_vec = np.asarray(self.run.vectors.cf_item)[items].mean(axis=0)
+        if getattr(self.model, "cf_context", None) is not None:
+            context = keras.ops.convert_to_numpy(self.model.cf_context.embeddings)
+            cf_vec = fold_in_cf_vector(context, items, seq_len=self.seq_len)
+        else:
+            cf_vec = np.asarray(self.run.vectors.cf_item)[items].mean(axis=0)
         return cf_vec, seq_vec
 
     def recommend_for_new_user(self, item_indices, *, k: int = 10, alpha: float | None = None) -> pd.DataFrame:

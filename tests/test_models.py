@@ -3,7 +3,7 @@ import numpy as np
 import pytest
 
 from recsys.features import CategoryEncoder, ItemFeatures, TextVectorizer
-from recsys.models import HybridRecommender, ItemContentTower
+from recsys.models import HybridRecommender, ItemContentTower, fold_in_cf_vector
 
 import pandas as pd
 
@@ -17,7 +17,7 @@ def tiny_model():
     enc = CategoryEncoder().fit(items["categories"])
     model = HybridRecommender(n_users=3, n_items=4, vocab_size=vec.vocab_size, text_len=5,
                               n_categories=enc.n_categories, dim=8, lstm_units=6, word_dim=4,
-                              cnn_filters=5, kernel_size=2, dropout=0.1)
+                              cnn_filters=5, kernel_size=2, dropout=0.1, cf_fold_in=True)
     model.build()
     model.set_item_features(ItemFeatures.build(items, vec, enc), trained_mask=[1, 1, 0, 1])
     return model
@@ -29,7 +29,7 @@ def _batch():
 
 def test_output_shapes(tiny_model):
     out = tiny_model(_batch())
-    assert tuple(out["cf"].shape) == (2, 4)  # [batch, n_items]
+    assert tuple(out["cf"].shape) == (2, 3, 4)  # [batch, seq_len, n_items]: one CF vector per position
     assert tuple(out["content"].shape) == (2, 3, 4)  # [batch, seq_len, n_items]
     assert tuple(tiny_model.content_item_vectors().shape) == (4, 8)
     assert tuple(tiny_model.sequence_user_vectors(_batch()["inputs"]).shape) == (2, 8)
@@ -37,15 +37,24 @@ def test_output_shapes(tiny_model):
 
 def test_untrained_items_are_masked_out_of_training_logits(tiny_model):
     out = keras.ops.convert_to_numpy(tiny_model(_batch())["cf"])
-    assert (out[:, 2] < -1e8).all() and (out[:, [0, 1, 3]] > -1e3).all()
+    assert (out[..., 2] < -1e8).all() and (out[..., [0, 1, 3]] > -1e3).all()
 
 
-def test_cf_logits_are_user_item_dot_products(tiny_model):
+def test_cf_logits_are_dot_products_with_the_folded_in_user_vector(tiny_model):
     out = keras.ops.convert_to_numpy(tiny_model(_batch())["cf"])
     U = keras.ops.convert_to_numpy(tiny_model.user_embedding.embeddings)
     V = keras.ops.convert_to_numpy(tiny_model.item_embedding.embeddings)
+    Y = keras.ops.convert_to_numpy(tiny_model.cf_context.embeddings)
     b = keras.ops.convert_to_numpy(tiny_model.cf_bias)
-    np.testing.assert_allclose(out[1, 3], U[2] @ V[3] + b[3], rtol=1e-5)
+    # user 2 read items 2, 3, 0 (inputs 3, 4, 1): position 1 folds in items 2 and 3, position 2 all three
+    np.testing.assert_allclose(out[1, 1, 3], (U[2] + (Y[2] + Y[3]) / np.sqrt(2)) @ V[3] + b[3], rtol=1e-5)
+    u_last = U[2] + fold_in_cf_vector(Y, [2, 3, 0], seq_len=3)
+    np.testing.assert_allclose(out[1, 2, 3], u_last @ V[3] + b[3], rtol=1e-5)
+    served = keras.ops.convert_to_numpy(tiny_model.cf_user_vectors(np.array([2]), _batch()["inputs"][1:]))
+    np.testing.assert_allclose(served[0], u_last, rtol=1e-5)
+    # padding folds in nothing; only the last seq_len items count
+    np.testing.assert_allclose(fold_in_cf_vector(Y, [1, 2, 3, 0], seq_len=3), (Y[2] + Y[3] + Y[0]) / np.sqrt(3), rtol=1e-6)
+    np.testing.assert_array_equal(fold_in_cf_vector(Y, [], seq_len=3), np.zeros(8, np.float32))
 
 
 def test_get_config_round_trip(tiny_model):
@@ -79,3 +88,41 @@ def test_text_changes_content_vector_but_not_for_textless_items(tiny_model):
         id_scale=tiny_model.item_trained))
     assert not np.allclose(base[0], other[0])
     np.testing.assert_allclose(base[2], other[2])
+
+
+def _sampled_model(num_sampled, *, log_q=True):
+    keras.utils.set_random_seed(2)
+    items = pd.DataFrame({"text": ["a b", "b c", "c d", "d e", "e f"], "categories": [[]] * 5})
+    vec = TextVectorizer(sequence_length=3).fit(items["text"])
+    enc = CategoryEncoder().fit(items["categories"])
+    model = HybridRecommender(n_users=2, n_items=5, vocab_size=vec.vocab_size, text_len=3, n_categories=1, dim=4,
+                              lstm_units=4, word_dim=4, cnn_filters=4, kernel_size=2, dropout=0.0,
+                              num_sampled=num_sampled, cf_fold_in=True, log_q=log_q)
+    model.build()
+    model.set_item_features(ItemFeatures.build(items, vec, enc), trained_mask=[1, 1, 1, 1, 0])
+    return model
+
+
+def test_sampled_logits_remove_accidental_hits_and_padding_and_apply_log_q():
+    model = _sampled_model(3)
+    model.set_sampling_distribution([1.0, 1.0, 2.0, 0.0, 0.0])  # p = (0.25, 0.25, 0.5, 0, 0)
+    # two windows of length 2; window 0 is padded at position 0; both windows' last target is item 2
+    batch = {"user": np.array([0, 1], np.int32), "inputs": np.array([[0, 1], [2, 1]], np.int32),
+             "targets": np.array([[0, 2], [1, 2]], np.int32)}
+    out = model(batch, training=True)
+    content = keras.ops.convert_to_numpy(out["content"])
+    labels = keras.ops.convert_to_numpy(out["labels"])
+    assert content.shape == (2, 2, 4 + 3) and labels.tolist() == [[0, 1], [2, 3]]
+    # slot 0 is a padding position: never a candidate for anyone
+    assert (content[..., 0] < -1e8).all()
+    # position (0, 1) has target 2 in its own slot 1; slot 3 also holds item 2 -> an accidental hit
+    assert content[0, 1, 1] > -1e3 and content[0, 1, 3] < -1e8
+    assert content[1, 1, 3] > -1e3 and content[1, 1, 1] < -1e8
+    # logQ: with no correction the same logits differ by exactly log q of each candidate
+    plain = _sampled_model(3, log_q=False)
+    plain.set_weights([w for w, v in zip(model.get_weights(), model.weights) if "target_share" not in v.path])
+    raw = keras.ops.convert_to_numpy(plain(batch, training=True)["content"])
+    # 3 valid slots, 3 uniform draws over 5 items: q_i = (3 p_i + 3 / 5) / 6
+    q = lambda i: (3 * [0.25, 0.25, 0.5, 0, 0][i] + 0.6) / 6  # noqa: E731
+    np.testing.assert_allclose(content[1, 0, 2] - raw[1, 0, 2], -np.log(q(1)), rtol=1e-4)  # slot 2 = item 1
+    np.testing.assert_allclose(content[0, 1, 1] - raw[0, 1, 1], -np.log(q(2)), rtol=1e-4)  # slot 1 = item 2
