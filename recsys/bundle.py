@@ -222,14 +222,18 @@ def _read_npy_header(f, version):
     raise ValueError(f"unsupported .npy version {version}")
 
 
-def _check_member_format(path: Path, name: str) -> None:
+def _check_member_format(path: Path, name: str, max_member_bytes: int) -> None:
     with open(path, "rb") as f:
         head = f.read(8)
     if name.endswith(".json"):
         try:
-            json.loads(path.read_text(encoding="utf-8"))
-        except (ValueError, UnicodeDecodeError) as e:
-            raise BundleError(f"refused: member {name!r} is not valid JSON ({e})") from e
+            value = json.loads(path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError, RecursionError) as e:
+            raise BundleError(f"refused: member {name!r} is not valid JSON ({str(e)[:120]})") from e
+        expected = list if name == "history.json" else dict
+        if not isinstance(value, expected):
+            raise BundleError(f"refused: member {name!r} holds a JSON {type(value).__name__}, not a "
+                              f"{'list' if expected is list else 'object'}")
     elif name.endswith(".parquet"):
         if not head.startswith(b"PAR1"):
             raise BundleError(f"refused: member {name!r} is not a Parquet file")
@@ -237,8 +241,12 @@ def _check_member_format(path: Path, name: str) -> None:
         try:
             with zipfile.ZipFile(path) as inner:
                 inner_names = set(inner.namelist())
+                inner_bytes = sum(info.file_size for info in inner.infolist())
         except zipfile.BadZipFile as e:
             raise BundleError(f"refused: member {name!r} is not a Keras model file") from e
+        if inner_bytes > max_member_bytes:
+            raise BundleError(f"refused: the model file unpacks to {inner_bytes:,} bytes, over the "
+                              f"{max_member_bytes:,}-byte limit per member")
         extra = sorted(inner_names - _KERAS_MEMBERS)
         if extra:
             raise BundleError(f"refused: the model file holds an unexpected entry {extra[0]!r} "
@@ -251,11 +259,23 @@ def _check_run_consistency(folder: Path, manifest: dict) -> str:
     """Loads the extracted run as the store would and checks its tables agree; returns the run id."""
     import pandas as pd
 
+    from recsys.config import TrainConfig
+    from recsys.features import CategoryEncoder, TextVectorizer
+
     config = json.loads((folder / "config.json").read_text())
-    run_id = config.get("run_id") if isinstance(config, dict) else None
+    run_id = config.get("run_id")
     if run_id != manifest.get("run_id"):
         raise BundleError(f"refused: the manifest names run {manifest.get('run_id')!r} but config.json holds "
                           f"{run_id!r}")
+    for what, build in (("config.json", lambda: TrainConfig.from_dict(config)),
+                        ("text_vectorizer.json", lambda: TextVectorizer.from_config(
+                            json.loads((folder / "text_vectorizer.json").read_text()))),
+                        ("category_encoder.json", lambda: CategoryEncoder.from_config(
+                            json.loads((folder / "category_encoder.json").read_text())))):
+        try:
+            build()
+        except (KeyError, TypeError, ValueError) as e:
+            raise BundleError(f"refused: {what} does not hold valid settings ({type(e).__name__}: {str(e)[:120]})") from e
     try:
         users = pd.read_parquet(folder / "users.parquet")
         items = pd.read_parquet(folder / "items.parquet")
@@ -353,7 +373,7 @@ def import_bundle(source, *, store=None, max_member_bytes: int = DEFAULT_MAX_MEM
         def write_files(tmp: Path) -> None:
             for name in RUN_FILES:
                 _extract_member(zf, name, tmp / name, manifest["members"][name], max_member_bytes)
-                _check_member_format(tmp / name, name)
+                _check_member_format(tmp / name, name, max_member_bytes)
             _check_run_consistency(tmp, manifest)
             _check_model_loads(tmp)
 

@@ -262,3 +262,13 @@ def test_a_refused_upload_says_why_and_keeps_the_active_run(fresh_app, bundle, t
     assert any("unexpected member" in e.value for e in at.error)
     assert (at.session_state["active_run"] if "active_run" in at.session_state else None) == before
     assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").glob("[0-9a-f]*"))
+
+
+def test_settings_that_the_studio_cannot_use_are_refused(bundle, store, tmp_path):
+    with zipfile.ZipFile(bundle) as zf:
+        config = json.loads(zf.read("config.json"))
+    bad = rewrite(bundle, tmp_path / "cfg.zip", replace={"config.json": json.dumps({**config, "dim": -4}).encode()},
+                  fix_manifest=True)
+    refused(bad, store, "config.json does not hold valid settings")
+    bad = rewrite(bundle, tmp_path / "hist.zip", replace={"history.json": b"{}"}, fix_manifest=True)
+    refused(bad, store, "'history.json' holds a JSON dict, not a list")
