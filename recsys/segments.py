@@ -226,6 +226,14 @@ def alpha_sweep_by_segment(per_alpha: list, labels, *, k: int = 10, alphas=ALPHA
     return rows
 
 
+def item_has_text(items: pd.DataFrame) -> np.ndarray:
+    """bool `[n_items]`: the item's text has at least one token (the model's has-text rule)."""
+    from recsys.features import tokenize
+
+    texts = items["text"] if "text" in items else pd.Series([""] * len(items))
+    return np.array([bool(tokenize(t)) for t in texts.fillna("")], dtype=bool)
+
+
 # ----------------------------------------------------------------------------- the report
 def fitted_baselines(X_train, X_test_hist, *, valid_users, valid_targets, n_items: int, k: int = 10,
                      params: dict | None = None, ease_max_items: int = 20_000) -> dict:
