@@ -151,8 +151,10 @@ OTHER_CATEGORY = "(other)"
 NO_CATEGORY = "(none)"
 """Colour label of items without any category."""
 _GREYS = {OTHER_CATEGORY: "#b8b8b8", NO_CATEGORY: "#e2e2e2"}
-# 10 colours a reader tells apart (D3/Tableau 10), then 24 for clusters; greys are kept for "(other)".
-_FEW_COLOURS = px.colors.qualitative.D3
+# 10 colours a reader tells apart (D3/Tableau 10 with its grey swapped for navy: grey means "(other)"),
+# then 48 for many levels such as clusters.
+_FEW_COLOURS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#bcbd22", "#17becf",
+                "#1b1f6b"]
 _MANY_COLOURS = px.colors.qualitative.Dark24
 ROBUST_QUANTILE = 0.005
 """The robust zoom shows the central 1 - 2·ROBUST_QUANTILE of points on each axis (99 %)."""

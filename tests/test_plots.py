@@ -140,6 +140,9 @@ def test_embedding_map_gives_every_category_its_own_colour():
     colours = {trace.name: trace.marker.color for trace in fig.data}
     assert len(colours) == 13 and len(set(colours.values())) == 13
     assert colours[OTHER_CATEGORY] == "#b8b8b8"  # "other" is grey, not a palette colour
+    few = embedding_map(frame.iloc[[0, 1, 2, 12]], x="x", y="y", color="genre", robust_zoom=False)
+    greys = {"#7f7f7f", "#b8b8b8", "#e2e2e2"}
+    assert not greys & {trace.marker.color for trace in few.data if trace.name != OTHER_CATEGORY}
     # Sci-Fi and Gardening, 11th and 20th levels in a catalogue, used to share a colour (10-colour cycle).
     levels = [f"c{i}" for i in range(24)]
     fig = embedding_map(pd.DataFrame({"x": np.arange(24.0), "y": np.arange(24.0), "c": levels}), x="x", y="y",
