@@ -239,7 +239,7 @@ def test_an_imported_bundle_becomes_the_active_run_and_every_page_works(fresh_ap
     assert not at.error, [e.value for e in at.error]
     run_id = load_run(run_dir).run_id
     assert at.session_state["active_run"] == str(tmp_path / "runs" / run_id)
-    assert any("is the active run now" in s.value for s in at.success)
+    assert any("is the active run now" in s.value and "dataset is not loaded" in s.value for s in at.success)
     assert any(run_id in t.value for t in at.text)  # the page's active-run section shows it
     assert any(b.label == "Download run bundle" for b in at.get("download_button"))
     for page in ("pages/recommendations.py", "pages/embeddings.py", "pages/evaluate.py", "pages/data.py",

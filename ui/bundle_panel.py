@@ -8,8 +8,8 @@ import streamlit as st
 
 from recsys.bundle import BundleError, bundle_bytes, import_bundle
 from recsys.store import RunStoreError
-from ui.jobs import job_registry
-from ui.session import active_run, md_escape, set_active_run
+from ui.jobs import job_registry, load_run_cached
+from ui.session import active_run, datasets, md_escape, set_active_run
 
 __all__ = ["bundle_panel"]
 
@@ -27,7 +27,12 @@ def _import_upload(upload) -> None:
         return
     set_active_run(str(path))
     what = "imported and is the active run now" if added else "was already in the run store; it is the active run now"
-    st.session_state["bundle_import_outcome"] = ("success", f"Run {path.name[:10]} {what}.")
+    message = f"Run {path.name[:10]} {what}."
+    fingerprint = load_run_cached(str(path)).fingerprint.get("fingerprint")
+    if not any(d.fingerprint() == fingerprint for d in datasets().values()):
+        message += (" Its dataset is not loaded in this session: Recommendations and Embeddings work from the "
+                    "bundle; to evaluate again or see it in this dataset's run table, load the data on the Data page.")
+    st.session_state["bundle_import_outcome"] = ("success", message)
     st.rerun()  # redraw the whole page (its run table and active-run section) with the imported run
 
 
