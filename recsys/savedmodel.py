@@ -43,7 +43,7 @@ from recsys.formats import DataError
 from recsys.store import RunStoreError, load_run
 
 __all__ = ["KNOWN_USERS_SIGNATURE", "SIGNATURE", "SavedModelError", "cf_user_from_history", "cf_user_weights",
-           "export_savedmodel", "lstm_weights"]
+           "export_savedmodel", "last_known_items", "lstm_weights"]
 
 SIGNATURE = "serving_default"
 KNOWN_USERS_SIGNATURE = "known_users"
@@ -51,6 +51,29 @@ KNOWN_USERS_SIGNATURE = "known_users"
 
 class SavedModelError(DataError):
     """A run that cannot be exported as a SavedModel; the message says why."""
+
+
+def last_known_items(item_index, valid, *, seq_len: int):
+    """The last `seq_len` known items of each history row, left-padded, as the LSTM reads them.
+
+    Args:
+        item_index: int64 `[batch, length]` catalogue indices (any value where not valid).
+        valid: bool `[batch, length]`, True where the entry is a known item; gaps may be anywhere.
+
+    Returns:
+        int64 `[batch, seq_len]`: item index + 1, 0 = padding (`recsys.features.last_sequences`' layout).
+        Example: indices [[4, -1, 7]] with seq_len 4 give [[0, 0, 5, 8]].
+    """
+    import tensorflow as tf
+
+    count = tf.cumsum(tf.cast(valid, tf.int64), axis=1)
+    from_end = count[:, -1:] - count  # 0 for the last known item of the row
+    keep = tf.logical_and(valid, from_end < seq_len)
+    where = tf.where(keep)  # [m, 2] (row, position)
+    cols = seq_len - 1 - tf.gather_nd(from_end, where)
+    batch = tf.shape(item_index, out_type=tf.int64)[0]
+    return tf.scatter_nd(tf.stack([where[:, 0], cols], axis=1), tf.gather_nd(item_index, where) + 1,
+                         tf.stack([batch, tf.constant(seq_len, tf.int64)]))
 
 
 def cf_user_from_history(*, fold_in_table, cf_item, item_index, valid, last_items):
@@ -150,17 +173,6 @@ def _serving_module(*, item_ids, user_ids, cf_item, cf_bias, content_item, conte
                 as_strings(user_ids), tf.range(n_users, dtype=tf.int64)), default_value=-1)
             self.seq_len, self.k = int(seq_len), int(min(k, n_items))
 
-        def _last_items(self, index, valid):
-            """The last `seq_len` known items of each row, left-padded: int64 [b, seq_len], item index + 1."""
-            count = tf.cumsum(tf.cast(valid, tf.int64), axis=1)
-            from_end = count[:, -1:] - count  # 0 for the last known item of the row
-            keep = tf.logical_and(valid, from_end < self.seq_len)
-            where = tf.where(keep)  # [m, 2] (row, position)
-            cols = self.seq_len - 1 - tf.gather_nd(from_end, where)
-            batch = tf.shape(index, out_type=tf.int64)[0]
-            return tf.scatter_nd(tf.stack([where[:, 0], cols], axis=1), tf.gather_nd(index, where) + 1,
-                                 tf.stack([batch, tf.constant(self.seq_len, tf.int64)]))
-
         def _lstm_user(self, sequence):
             """The LSTM user vector after the last item `[b, dim]` (Keras LSTM: gates i, f, c, o; masked steps carry the state)."""
             batch = tf.shape(sequence)[0]
@@ -179,7 +191,7 @@ def _serving_module(*, item_ids, user_ids, cf_item, cf_bias, content_item, conte
         def _top_k(self, history, alpha, user_id=None):
             index = self.item_table.lookup(history)
             valid = index >= 0
-            last_items = self._last_items(index, valid)
+            last_items = last_known_items(index, valid, seq_len=self.seq_len)
             cf_user = cf_user_from_history(fold_in_table=self.fold_in_table, cf_item=self.cf_item, item_index=index,
                                            valid=valid, last_items=last_items)
             if user_id is not None:

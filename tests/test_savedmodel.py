@@ -161,3 +161,36 @@ def test_saved_model_cli_documents_the_signature(savedmodel):
                  "outputs['item_ids'] tensor_info:", "outputs['scores'] tensor_info:", f"shape: (-1, {K})",
                  "Method name is: tensorflow/serving/predict"):
         assert line in done.stdout
+
+
+def test_last_known_items_matches_the_training_layout():
+    import tensorflow as tf
+
+    from recsys.savedmodel import last_known_items
+
+    index = tf.constant([[4, -1, 7], [-1, -1, -1], [1, 2, 3]], tf.int64)
+    got = last_known_items(index, index >= 0, seq_len=2).numpy().tolist()
+    assert got == [[5, 8], [0, 0], [3, 4]]  # item index + 1, left-padded, only the last 2 known items
+
+
+def test_cf_user_from_history_mirrors_the_models_fold_in():
+    import tensorflow as tf
+
+    from recsys.models import fold_in_cf_vector
+    from recsys.savedmodel import cf_user_from_history, last_known_items
+
+    rng = np.random.default_rng(0)
+    table, cf_item = rng.normal(size=(30, 4)).astype(np.float32), rng.normal(size=(30, 4)).astype(np.float32)
+    rows = [[3, 5], [1, 2, 3, 4, 5, 6, 7, 2, 2], [9]]
+    width = max(map(len, rows)) + 1
+    index = tf.constant([r + [-1] * (width - len(r)) for r in rows], tf.int64)
+    valid = index >= 0
+    last = last_known_items(index, valid, seq_len=6)
+    folded = cf_user_from_history(fold_in_table=tf.constant(table), cf_item=tf.constant(cf_item), item_index=index,
+                                  valid=valid, last_items=last).numpy()
+    for row, items in enumerate(rows):
+        np.testing.assert_allclose(folded[row], fold_in_cf_vector(table, items, seq_len=6), rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(folded[0], (table[3] + table[5]) / np.sqrt(2), rtol=1e-5)  # by hand
+    mean = cf_user_from_history(fold_in_table=None, cf_item=tf.constant(cf_item), item_index=index, valid=valid,
+                                last_items=last).numpy()
+    np.testing.assert_allclose(mean[1], cf_item[rows[1]].mean(axis=0), rtol=1e-5, atol=1e-6)  # older runs
