@@ -301,6 +301,14 @@ def _check_run_consistency(folder: Path, manifest: dict) -> str:
         shape = shapes[f"vectors/{vector}.npy"]
         if not shape or shape[0] != n:
             raise BundleError(f"refused: vectors/{vector}.npy has shape {shape}, expected {n} rows")
+    for vector in ("cf_user", "cf_item", "seq_user", "content_item"):
+        expected = (rows[vector], shapes["vectors/cf_item.npy"][-1])
+        if shapes[f"vectors/{vector}.npy"] != expected:
+            raise BundleError(f"refused: vectors/{vector}.npy has shape {shapes[f'vectors/{vector}.npy']}, expected {expected}")
+    for vector in ("cf_bias", "content_bias"):
+        if shapes[f"vectors/{vector}.npy"] != (n_items,):
+            raise BundleError(f"refused: vectors/{vector}.npy has shape {shapes[f'vectors/{vector}.npy']}, "
+                              f"expected ({n_items},)")
     return run_id
 
 
