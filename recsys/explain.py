@@ -3,16 +3,19 @@
 The hybrid score is `m̂ = α · cf + (1 − α) · content` (see `recsys.models`). `explain_pair` splits
 each part over the user's history items and the item's words so that the pieces add up:
 
-CF part — item-based decomposition (the analogue of implicit's ALS `explain`). The CF user vector
-`U_u` is a free embedding here (not folded in from items), so it is written as a ridge combination of
-the user's distinct history items' CF vectors, `U_u ≈ Σ_j w_j V_j` with
-`w = argmin ‖U_u − Σ_j w_j V_j‖² + λ‖w‖²` (λ = `ridge` · mean ‖V_j‖²). Item j contributes
-`w_j · ⟨V_j, V_i⟩`, and
+CF part — exact when the CF user vector is folded in from the user's items (the model's `cf_fold_in`,
+`U'_u = U_u + |S|^(-1/2) Σ_{j ∈ S} Y_j` over the last `seq_len` events S, see `recsys.models`):
+history item j contributes `n_j · |S|^(-1/2) · ⟨Y_j, V_i⟩` (n_j = its events in S; 0 for older items)
+and `cf_residual = ⟨U_u, V_i⟩` is the user's free offset. Runs without the fold-in get an item-based
+decomposition (the analogue of implicit's ALS `explain`): the free CF user vector is written as a ridge
+combination of the user's distinct history items' CF vectors, `U_u ≈ Σ_j w_j V_j` with
+`w = argmin ‖U_u − Σ_j w_j V_j‖² + λ‖w‖²` (λ = `ridge` · mean ‖V_j‖²); item j contributes
+`w_j · ⟨V_j, V_i⟩` and `cf_residual = ⟨U_u − Σ_j w_j V_j, V_i⟩` is what the history does not span.
+`Explanation.cf_method` says which one was used. Either way
 
     cf_score = Σ_j cf_contribution_j + cf_residual + cf_bias
 
-exactly, where `cf_residual = ⟨U_u − Σ_j w_j V_j, V_i⟩` is the part of the user vector that the
-history items do not span and `cf_bias = b_i`.
+exactly (cf_bias = b_i; the residual is taken against the served CF user vector).
 
 Content part — leave-one-out over the sequence. The LSTM reads the user's last `seq_len` events (the
 window). Item j's contribution is how much the content score drops when every occurrence of j is taken
@@ -42,6 +45,7 @@ import numpy as np
 import pandas as pd
 
 CF_METHOD_PROJECTION = "item-based (ridge projection of the CF user vector onto the history items' CF vectors)"
+CF_METHOD_FOLD_IN = "exact (the CF user vector is folded in from the last seq_len items; residual = the user's own offset)"
 CONTENT_METHOD = "leave-one-out over the LSTM's input window"
 _TOKEN = re.compile(r"[^\W_]+", re.UNICODE)  # the rule of recsys.features.tokenize
 _MD_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|<>~:$&=^\"'])")
@@ -164,8 +168,12 @@ class Explainer:
         self.cf_bias_vec = np.asarray(v.cf_bias, np.float32)
         self.content_item = np.asarray(v.content_item, np.float32)
         self.content_bias_vec = np.asarray(v.content_bias, np.float32)
+        context = getattr(self.model, "cf_context", None)
+        self.cf_context = _np(context.embeddings) if context is not None else None  # Y [n_items, d] or None
+        self.cf_method = CF_METHOD_FOLD_IN if self.cf_context is not None else CF_METHOD_PROJECTION
         self._item_vectors = None
         self._user_rows = None
+        self._states_fn = None
 
     # ----- lookups ---------------------------------------------------------------------------
     def user_index(self, user_id) -> int:
@@ -193,11 +201,23 @@ class Explainer:
         return self._sorted_items[lo:hi]
 
     # ----- parts -----------------------------------------------------------------------------
-    def cf_part(self, user: int, item: int, history: np.ndarray):
-        """(contributions [m] per distinct history item, residual, bias); see the module docstring."""
+    def cf_part(self, user: int, item: int, history: np.ndarray, items_in_order: np.ndarray | None = None):
+        """(contributions [m] per distinct history item, residual, bias); see the module docstring.
+
+        `items_in_order` (the user's events, oldest first) is needed for the exact fold-in path.
+        """
         u = self.cf_user[user]
         target = self.cf_item[item]
         bias = float(self.cf_bias_vec[item])
+        if self.cf_context is not None:
+            window = np.asarray(items_in_order if items_in_order is not None else history, np.int64)[-self.seq_len:]
+            counts = np.array([np.count_nonzero(window == j) for j in history], np.float64)
+            scale = 1.0 / np.sqrt(max(len(window), 1))
+            per_item = self.cf_context[history].astype(np.float64) @ target if len(history) else np.zeros(0)
+            contrib = counts * scale * per_item
+            folded = (self.cf_context[window].astype(np.float64).sum(axis=0) * scale if len(window)
+                      else np.zeros_like(u, dtype=np.float64))
+            return contrib.astype(np.float32), float((u - folded) @ target), bias
         if len(history) == 0:
             return np.zeros(0, np.float32), float(u @ target), bias
         V = self.cf_item[history].astype(np.float64)  # [m, d]
@@ -210,13 +230,22 @@ class Explainer:
         return contrib.astype(np.float32), residual, bias
 
     def _sequence_vectors(self, rows: np.ndarray) -> np.ndarray:
+        """LSTM user vectors `[R, d]` of padded input rows `[R, seq_len]` (compiled once on TensorFlow)."""
         import keras
 
-        if self._item_vectors is None:
+        if self._states_fn is None:
             self._item_vectors = keras.ops.convert_to_tensor(self.content_item)
-        states = self.model.sequence_states(keras.ops.convert_to_tensor(rows.astype(np.int32)),
-                                            self._item_vectors, training=False)
-        return _np(states[:, -1, :])
+
+            def last_states(batch):
+                return self.model.sequence_states(batch, self._item_vectors, training=False)[:, -1, :]
+
+            self._states_fn = last_states
+            if keras.backend.backend() == "tensorflow":  # eager LSTM steps cost ~10x a traced call
+                import tensorflow as tf
+
+                self._states_fn = tf.function(last_states, reduce_retracing=True,
+                                              input_signature=[tf.TensorSpec([None, self.seq_len], tf.int32)])
+        return _np(self._states_fn(keras.ops.convert_to_tensor(rows.astype(np.int32))))
 
     def content_part(self, item: int, items_in_order: np.ndarray, distinct: np.ndarray):
         """(h_full [d], contributions [m], interaction, empty score, content score) by leave-one-out."""
@@ -302,7 +331,7 @@ class Explainer:
         user, item = int(user), int(item)
         items_in_order = self.user_items(user)
         distinct = np.asarray(list(dict.fromkeys(items_in_order.tolist())), np.int64)
-        cf_contrib, cf_residual, cf_bias = self.cf_part(user, item, distinct)
+        cf_contrib, cf_residual, cf_bias = self.cf_part(user, item, distinct, items_in_order)
         cf_score = float(cf_contrib.sum()) + cf_residual + cf_bias
         h, content_contrib, interaction, empty, content_score, in_window = self.content_part(item, items_in_order, distinct)
         words, text_bias = self.word_part(item, h, content_score)
@@ -314,14 +343,16 @@ class Explainer:
         }).sort_values("contribution", ascending=False, kind="stable").reset_index(drop=True)
         notes = []
         if (~in_window).any():
-            notes.append(f"{int((~in_window).sum())} older history item(s) lie outside the LSTM's window of "
-                         f"{self.seq_len} events: their content contribution is 0")
+            parts = "content and CF contributions are" if self.cf_context is not None else "content contribution is"
+            notes.append(f"{int((~in_window).sum())} older history item(s) lie outside the window of the last "
+                         f"{self.seq_len} events the model reads: their {parts} 0")
         return Explanation(
             user=user, item=item, user_id=str(run.user_ids[user]), item_id=str(run.item_ids[item]),
             title=str(titles[item]), alpha=alpha, score=alpha * cf_score + (1.0 - alpha) * content_score,
             cf_score=cf_score, content_score=content_score, cf_bias=cf_bias, cf_residual=cf_residual,
             content_empty=empty, content_interaction=interaction, text_bias=text_bias, history=history,
-            words=words, text=str(run.items["text"].iat[item]) if "text" in run.items else "", notes=notes)
+            words=words, text=str(run.items["text"].iat[item]) if "text" in run.items else "",
+            cf_method=self.cf_method, notes=notes)
 
 
 def explain_pair(run, user: int, item: int, *, alpha: float | None = None, model=None) -> Explanation:

@@ -130,6 +130,23 @@ def test_cf_decomposition_by_hand():
     assert residual == pytest.approx(0.0, abs=1e-6) and bias == pytest.approx(0.1)
 
 
+def test_cf_decomposition_is_exact_when_the_user_vector_is_folded_in():
+    """U'_u = U_u + (Y_a + Y_a + Y_b)/√3 for a window [a, a, b]: a gives 2/√3·<Y_a, V_i>, b 1/√3·<Y_b, V_i>."""
+    context = np.array([[1.0, 0.0], [0.0, 2.0], [0.0, 0.0]], np.float32)  # Y_a, Y_b, Y_i
+    cf_item = np.array([[0.0, 0.0], [0.0, 0.0], [3.0, 1.0]], np.float32)  # V_i = (3, 1)
+    offset = np.array([0.5, -1.0], np.float32)  # U_u
+    served = offset + (2 * context[0] + context[1]) / np.sqrt(3)
+    vectors = SimpleNamespace(cf_user=served[None, :], cf_item=cf_item, cf_bias=np.array([0, 0, 0.2], np.float32),
+                              content_item=np.zeros((3, 2), np.float32), content_bias=np.zeros(3, np.float32))
+    model = SimpleNamespace(cf_context=SimpleNamespace(embeddings=context))
+    explainer = Explainer(SimpleNamespace(config={"seq_len": 3}, vectors=vectors), model=model)
+    contrib, residual, bias = explainer.cf_part(0, 2, np.array([0, 1]), np.array([1, 0, 0, 1]))  # window: a, a, b
+    np.testing.assert_allclose(contrib, [2 / np.sqrt(3) * 3.0, 1 / np.sqrt(3) * 2.0], rtol=1e-6)
+    assert residual == pytest.approx(0.5 * 3 - 1.0)  # <U_u, V_i>
+    assert contrib.sum() + residual + bias == pytest.approx(float(served @ cf_item[2]) + 0.2, rel=1e-6)
+    assert "exact" in explainer.cf_method
+
+
 def test_highlighted_text_is_escaped_text_with_only_the_marks_as_markdown():
     text = "<b>Jazz</b> *records* [link](x) jazz"
     words = pd.DataFrame({"text": ["jazz", "records"], "weight": [0.5, -0.1], "share": [0.5, -0.1],
