@@ -90,8 +90,8 @@ if side == "items":
         matches = frame.index[frame["title"].str.lower().str.contains(needle, regex=False)
                               | frame["item_id"].astype(str).str.lower().str.contains(needle, regex=False)].tolist()
         if matches:
-            found = left.selectbox(f"{len(matches)} matching item{'s' if len(matches) != 1 else ''}", matches[:200], key="emb_found",
-                                   format_func=lambda i: item_label(run, i))
+            found = left.selectbox(f"{len(matches)} matching item{'s' if len(matches) != 1 else ''}", matches[:200],
+                                   key="emb_found", format_func=lambda i: item_label(run, i))
             neighbours, _ = projection.nearest_neighbors(vectors_of(run_path, kind), int(found), k=10)
             highlight["Searched item"] = [int(found)]
             highlight["Nearest neighbours"] = [int(i) for i in neighbours]

@@ -160,7 +160,8 @@ ROBUST_QUANTILE = 0.005
 """The robust zoom shows the central 1 - 2·ROBUST_QUANTILE of points on each axis (99 %)."""
 
 
-def category_labels(categories: Sequence[Sequence[str]], *, top_n: int = 10, focus: str | None = None) -> tuple[list[str], list[str]]:
+def category_labels(categories: Sequence[Sequence[str]], *, top_n: int = 10,
+                    focus: str | None = None) -> tuple[list[str], list[str]]:
     """One colour label per item from its category list, and the legend order.
 
     Only the `top_n` most frequent categories get a colour of their own; an item with several
@@ -215,7 +216,8 @@ def _colour_map(levels: Sequence[str]) -> dict[str, str]:
     return mapping
 
 
-def robust_range(values, *, keep=None, quantile: float = ROBUST_QUANTILE, pad: float = 0.05) -> tuple[float, float] | None:
+def robust_range(values, *, keep=None, quantile: float = ROBUST_QUANTILE,
+                 pad: float = 0.05) -> tuple[float, float] | None:
     """An axis range over the central quantiles of `values`, or None when the full range is fine.
 
     One far-away point squeezes every other point into a thin strip when the axis spans all

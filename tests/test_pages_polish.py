@@ -258,3 +258,56 @@ def test_umap_prompt_is_gone_once_the_map_is_there(open_page, monkeypatch):
     assert not any("UMAP takes a few seconds" in c.value or "Showing PCA" in c.value for c in at.caption)
     spec = _spec(at)
     assert "UMAP" in spec["layout"]["title"]["text"] and spec["layout"]["xaxis"]["title"]["text"] == "UMAP 1"
+
+
+# ------------------------------------------------------------------ point 5 (data bits) and 7: Data page, settings
+
+
+def test_data_page_error_clears_when_another_file_is_chosen_and_no_text_is_warned(app_test, monkeypatch, tmp_path):
+    monkeypatch.setenv("RECSYS_RUNS_DIR", str(tmp_path / "runs"))
+    at = app_test(timeout=60)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    _ok(at, "data page")
+    assert not at.warning  # the demo data has item texts
+    at.file_uploader(key="interactions").set_value(("bad.csv", b"foo,bar\n1,2\n", "text/csv")).run()
+    at.button(key="load").click().run()
+    assert any("no user column" in e.value for e in at.error)
+    at.selectbox(key="user_col").set_value("(auto)").run()  # other widgets on the same file keep the message
+    assert any("no user column" in e.value for e in at.error)
+    at.file_uploader(key="interactions").set_value(("bare.csv", b"user,item\n1,a\n2,b\n1,b\n", "text/csv")).run()
+    assert not at.error  # a new file: the old file's message is gone before Load
+    at.button(key="load").click().run()
+    _ok(at, "bare file loaded")
+    assert any("No item has text" in w.value and "metadata" in w.value for w in at.warning)
+
+
+def test_upload_limit_and_toolbar_hold_wherever_the_app_starts(app_test, monkeypatch, tmp_path):
+    from streamlit import config
+
+    from recsys.data import DEFAULT_MAX_BYTES
+
+    monkeypatch.setenv("RECSYS_RUNS_DIR", str(tmp_path / "runs"))
+    monkeypatch.chdir(tmp_path)  # no .streamlit/config.toml here
+    config.set_option("server.maxUploadSize", 200)  # Streamlit's defaults, as in a fresh folder
+    config.set_option("client.toolbarMode", "auto")
+    at = app_test(timeout=60)
+    at.run()
+    at.switch_page("pages/data.py").run()
+    _ok(at, "data page")
+    limit_mib = DEFAULT_MAX_BYTES // (1024 * 1024)
+    assert limit_mib == 512
+    assert at.file_uploader(key="interactions").proto.max_upload_size_mb == limit_mib
+    assert at.file_uploader(key="items").proto.max_upload_size_mb == limit_mib
+    assert config.get_option("server.maxUploadSize") == limit_mib  # what the upload route enforces
+    assert config.get_option("client.toolbarMode") == "minimal"
+
+
+def test_page_icon_ships_with_the_app():
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    icon = root / "assets" / "icon.png"
+    assert icon.is_file() and icon.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    source = (root / "app.py").read_text()
+    assert '"assets" / "icon.png"' in source and ":material/" not in source.split("st.set_page_config", 1)[1][:200]

@@ -16,7 +16,8 @@ from recsys import export, plots, projection, serving
 from ui.jobs import load_run_cached, projections_dir
 
 __all__ = ["NO_TEXT_NOTE", "VECTOR_KINDS", "component_rows", "embedding_frame", "embeddings_download", "format_time",
-           "SCORE_COLUMNS", "SCORE_HELP", "find_items", "has_item_text", "item_categories", "item_label", "overlap", "pca_axis_titles", "pca_coords", "ranked_table",
+           "SCORE_COLUMNS", "SCORE_HELP", "find_items",
+           "has_item_text", "item_categories", "item_label", "overlap", "pca_axis_titles", "pca_coords", "ranked_table",
            "recommendations_csv", "score_column_config", "vectors_of"]
 
 VECTOR_KINDS = {  # label -> (side, attribute of ServingVectors)

@@ -1,0 +1,79 @@
+"""Real-browser checks of settings that depend on how Streamlit is started (issue 10, points 5 and 7).
+
+`streamlit run /path/to/app.py` from an empty folder (Streamlit then finds no .streamlit/config.toml):
+no Deploy button, the upload drop zone states the loader's 512 MiB limit, the page icon is served by
+the app itself and the page makes no request outside the app's server.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+
+from conftest import REPO_ROOT, free_port
+
+
+@pytest.fixture(scope="module")
+def server_from_fresh_folder(tmp_path_factory, artifacts_dir):
+    folder = tmp_path_factory.mktemp("fresh-folder")
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RECSYS_RUNS_DIR": str(folder / "runs")}
+    with open(artifacts_dir / "streamlit-fresh-folder.log", "wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.headless", "true",
+             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
+             "--browser.gatherUsageStats", "false"],
+            cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+        try:
+            deadline = time.monotonic() + 60
+            while True:
+                assert process.poll() is None, "streamlit exited; see test-artifacts/streamlit-fresh-folder.log"
+                try:
+                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                        if response.read().strip() == b"ok":
+                            break
+                except (urllib.error.URLError, ConnectionError, TimeoutError):
+                    pass
+                assert time.monotonic() < deadline, "streamlit not healthy after 60 s"
+                time.sleep(0.2)
+            yield base
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait(timeout=10)
+
+
+def test_started_from_another_folder_no_deploy_512_mib_limit_local_icon(server_from_fresh_folder, browser_page,
+                                                                        artifacts_dir):
+    from playwright.sync_api import expect
+
+    page = browser_page
+    outside = []
+    page.on("request", lambda request: outside.append(request.url)
+            if not request.url.startswith(server_from_fresh_folder) else None)
+    page.goto(server_from_fresh_folder)
+    expect(page.get_by_role("heading", name="Recsys Studio")).to_be_visible(timeout=60_000)
+    page.get_by_test_id("stSidebarNavLink").filter(has_text="Data").click()
+    zone = page.get_by_test_id("stFileUploaderDropzoneInstructions").first
+    expect(zone).to_be_visible(timeout=60_000)
+    text_of = ("() => { const s = document.querySelector(\"[data-testid='stFileUploaderDropzoneInstructions'] "
+               "div > span:last-child\"); return s ? getComputedStyle(s, '::before').content : null; }")
+    page.wait_for_function(f"({text_of})() !== 'none'", timeout=30_000)  # the page's style element has arrived
+    assert page.evaluate(text_of) == '"Limit 512 MiB per file"'
+    hidden = zone.evaluate("el => getComputedStyle(el.querySelector('div > span:last-child')).fontSize")
+    assert hidden == "0px"  # Streamlit's own "1GB per file" (512 MB rounded up) is not shown
+    zone.screenshot(path=str(artifacts_dir / "dropzone-fresh-folder.png"))
+    expect(page.get_by_text("Deploy", exact=True)).to_have_count(0)
+    icons = page.evaluate("Array.from(document.querySelectorAll('link[rel*=icon]')).map(l => l.href)")
+    assert icons and all(href.startswith(server_from_fresh_folder) for href in icons)
+    assert outside == []
