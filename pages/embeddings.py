@@ -52,6 +52,8 @@ if side == "items" and color == "category":
                                "takes its most specific one. Pick one category to see every item that has it.")
     remember_widget("emb_category")
     focus = None if picked == ALL_CATEGORIES else picked
+    if len(options) == 1:
+        st.caption("No item of this dataset has a category: colour by popularity or cluster instead.")
 
 if kind.startswith("Content") and not has_item_text(run):
     st.warning(NO_TEXT_NOTE + "this map shows no text similarity. Load an item metadata file with titles or "

@@ -2,6 +2,8 @@
 
 import streamlit as st
 
+from ui.session import active_run
+
 st.title("Recsys Studio")
 st.write(
     "Build, train and understand a hybrid recommender: collaborative filtering, a sequence model "
@@ -18,3 +20,8 @@ st.markdown(
 for path, label in (("pages/data.py", "Data"), ("pages/train.py", "Train"), ("pages/embeddings.py", "Embeddings"),
                     ("pages/recommendations.py", "Recommendations"), ("pages/evaluate.py", "Evaluate")):
     st.page_link(path, label=label)
+
+if active_run() is None:
+    st.info("No trained model in this session yet, so Embeddings and Recommendations are empty.\n\n"
+            "Next: open **Train** and press Train (the demo data is loaded; 1 epoch takes about a minute), "
+            "or load your own file on **Data** first.")

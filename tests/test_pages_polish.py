@@ -195,6 +195,7 @@ def test_pages_without_a_run_say_what_to_do_next(app_test, monkeypatch, tmp_path
     st.cache_data.clear()
     at = app_test(timeout=60)
     at.run()
+    assert "No trained model" in at.info[0].value and "Next: open **Train**" in at.info[0].value  # home
     for page in ("pages/recommendations.py", "pages/embeddings.py"):
         at.switch_page(page).run()
         _ok(at, page)
