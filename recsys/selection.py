@@ -21,18 +21,23 @@ NO_CATEGORY = "(no category)"
 MAX_RANKED_USERS = 20_000  # users × items rankings above this many users use a seeded sample of users
 
 
-def selection_rows(points, frame: pd.DataFrame, *, id_column: str | None = None) -> list[int]:
+def selection_rows(points, frame: pd.DataFrame, *, id_column: str | None = None,
+                   id_field: str = "customdata") -> list[int]:
     """Row labels of `frame` for the selected points, in selection order, each once.
 
-    A point is matched by its id when the figure carries one (`customdata[0]`, as plotly express puts
-    the first `hover_data` column there, or `hovertext`, the `hover_name`) and otherwise by its exact
-    (x, y) coordinates (rows with the same coordinates are indistinguishable on the map: all are taken).
+    A point is matched by its id when the figure carries one — `id_field="customdata"`: the point's
+    `customdata[0]` (plotly express puts the first `hover_data` column there), `"hovertext"`: its
+    hover name — if that id names exactly one row of `id_column`; otherwise by its exact (x, y)
+    coordinates (rows on the same spot are indistinguishable on the map: all are taken).
 
     Args:
         points: the selection's `points` (dicts with `x`, `y` and, when present, `customdata`, `hovertext`).
         frame: the map's frame with `x`, `y` and `id_column`.
         id_column: the column whose values are the points' ids (e.g. "item_id" or "title").
+        id_field: where a point carries its id: "customdata" or "hovertext".
     """
+    if id_field not in ("customdata", "hovertext"):
+        raise ValueError(f"id_field must be 'customdata' or 'hovertext', got {id_field!r}")
     by_id: dict[str, list] = {}
     if id_column is not None and id_column in frame:
         for label, value in zip(frame.index, frame[id_column].astype(str)):
@@ -42,25 +47,18 @@ def selection_rows(points, frame: pd.DataFrame, *, id_column: str | None = None)
         by_xy.setdefault((round(float(x), 6), round(float(y), 6)), []).append(label)
     out, seen = [], set()
     for point in points or []:
-        found = None
-        custom = point.get("customdata")
-        candidates = []
-        if isinstance(custom, (list, tuple)) and custom:
-            candidates.append(custom[0])
-        elif custom is not None and not isinstance(custom, dict):
-            candidates.append(custom)
-        if point.get("hovertext") is not None:
-            candidates.append(point["hovertext"])
-        for value in candidates:
-            if str(value) in by_id and len(by_id[str(value)]) == 1:
-                found = by_id[str(value)]
-                break
-        if found is None and "x" in point and "y" in point:
-            try:
-                found = by_xy.get((round(float(point["x"]), 6), round(float(point["y"]), 6)), [])
-            except (TypeError, ValueError):
-                found = []
-        for label in found or []:
+        value = point.get(id_field)
+        if id_field == "customdata" and isinstance(value, (list, tuple)):
+            value = value[0] if value else None
+        found = by_id.get(str(value)) if value is not None else None
+        if not found or len(found) != 1:
+            found = []
+            if "x" in point and "y" in point:
+                try:
+                    found = by_xy.get((round(float(point["x"]), 6), round(float(point["y"]), 6)), [])
+                except (TypeError, ValueError):
+                    found = []
+        for label in found:
             if label not in seen:
                 seen.add(label)
                 out.append(int(label))

@@ -31,6 +31,10 @@ def test_selection_points_map_to_rows_by_id_then_by_coordinates():
               {"x": 0.2, "y": 2.0, "customdata": ["b"]}]  # already listed
     assert selection_rows(points, frame, id_column="item_id") == [1, 0, 2, 3]
     assert selection_rows([], frame) == [] and selection_rows([{"x": 9, "y": 9}], frame) == []
+    users = pd.DataFrame({"x": [0.0, 1.0], "y": [0.0, 1.0], "title": ["5", "7"]})  # user ids that look like counts
+    # a user map's customdata is its event count: ids come from the hover name, never from customdata
+    assert selection_rows([{"x": 1.0, "y": 1.0, "customdata": [5], "hovertext": "7"}], users, id_column="title",
+                          id_field="hovertext") == [1]
 
 
 def test_items_table_and_category_mix():
