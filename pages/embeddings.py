@@ -15,7 +15,7 @@ ALL_CATEGORIES = "(top 10 + other)"
 MAX_CLUSTERS = 24  # the map has 24 distinct colours for clusters
 
 st.title("Embeddings")
-run = require_active_run("train a model on the Train page (1 epoch on the demo data takes about a minute), "
+run = require_active_run("train one on the Train page (1 epoch on the demo data takes about a minute), "
                          "then come back here for maps of its item and user vectors.")
 run_path = str(run.path)
 

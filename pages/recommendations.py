@@ -16,7 +16,7 @@ MAX_PICKS = 50
 RECENT = 20
 
 st.title("Recommendations")
-run = require_active_run("train a model on the Train page (1 epoch on the demo data takes about a minute), "
+run = require_active_run("train one on the Train page (1 epoch on the demo data takes about a minute), "
                          "then come back here for each user's top-N, similar items and cold start.")
 run_path = str(run.path)
 st.text(f"Run {run.run_id[:10]} — dataset {run.fingerprint.get('dataset')} — {run.n_users:,} users, "
