@@ -503,13 +503,17 @@ def metrics_bar(frame: pd.DataFrame, *, model_col: str = "model") -> go.Figure:
 
     Args:
         frame: Either long form with columns `model`, `metric`, `value`, or wide form with a `model`
-            column and one numeric column per metric (e.g. `HR@10`, `NDCG@10`).
+            column and one numeric column per metric (e.g. `HR@10`, `NDCG@10`). `Recall@K` is left out
+            where it equals `HR@K` for every model (one held-out target per user).
         model_col: Name of the model column.
     """
     if {"metric", "value"} <= set(frame.columns):
-        long = frame[[model_col, "metric", "value"]]
+        wide = frame.pivot_table(index=model_col, columns="metric", values="value", sort=False)
+        kept = set(_drop_recall_equal_to_hr(wide).columns)
+        long = frame.loc[frame["metric"].isin(kept), [model_col, "metric", "value"]]
     else:
         value_vars = [c for c in frame.columns if c != model_col and pd.api.types.is_numeric_dtype(frame[c])]
+        value_vars = list(_drop_recall_equal_to_hr(frame[value_vars]).columns)
         long = frame.melt(id_vars=model_col, value_vars=value_vars, var_name="metric", value_name="value")
     fig = px.bar(
         long,

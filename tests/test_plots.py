@@ -282,6 +282,18 @@ def test_metrics_bar_groups_models(form):
     assert fig.layout.barmode == "group"
 
 
+@pytest.mark.parametrize("form", ["wide", "long"])
+def test_metrics_bar_drops_recall_equal_to_hr(form):
+    wide = pd.DataFrame({"model": ["hybrid", "EASE"], "HR@10": [0.3, 0.25], "Recall@10": [0.3, 0.25],
+                         "NDCG@10": [0.15, 0.12]})
+    frame = wide if form == "wide" else wide.melt(id_vars="model", var_name="metric", value_name="value")
+    assert list(metrics_bar(frame).data[0].x) == ["HR@10", "NDCG@10"]
+    several_targets = wide.assign(**{"Recall@10": [0.2, 0.25]})
+    frame = several_targets if form == "wide" else several_targets.melt(id_vars="model", var_name="metric",
+                                                                        value_name="value")
+    assert "Recall@10" in list(metrics_bar(frame).data[0].x)
+
+
 def test_figures_serialise_to_json(events, points):
     """Streamlit sends figure JSON to the browser; every figure must serialise."""
     figures = [
