@@ -357,13 +357,42 @@ def segment_report(*, events, split, n_users: int, n_items: int, item_has_text, 
     }
 
 
-def rows_frame(report: dict) -> pd.DataFrame:
-    """The report's rows as a display table: segmentation, segment, method, n_users, metrics with intervals."""
-    return pd.DataFrame(report.get("rows", []))
+def _interval_text(low, high) -> str:
+    return "–" if low is None or pd.isna(low) else f"{low:.3f} – {high:.3f}"
 
 
-def comparisons_frame(report: dict) -> pd.DataFrame:
-    return pd.DataFrame(report.get("comparisons", []))
+def segment_display_table(report: dict) -> pd.DataFrame:
+    """One row per segment × method: segment (with its bounds), method, users, NDCG@k and HR@k with 95% intervals."""
+    k = int(report.get("k", 10))
+    rows = pd.DataFrame(report.get("rows", []))
+    if rows.empty:
+        return rows
+    names = {"all": "all users", "activity": "training events", "popularity": "test item", "text": "test item"}
+    out = pd.DataFrame({
+        "segmentation": rows["segmentation"].map(lambda s: names.get(s, s)),
+        "segment": rows["segment"], "method": rows["method"], "users": rows["n_users"],
+    })
+    for metric in (f"NDCG@{k}", f"HR@{k}"):
+        out[metric] = rows[metric]
+        out[f"{metric} 95% interval"] = [_interval_text(lo, hi) for lo, hi in zip(rows[f"{metric} low"], rows[f"{metric} high"])]
+    return out
+
+
+def comparison_display_table(report: dict) -> pd.DataFrame:
+    """Per segment: the model against the segment's best baseline, difference with interval and share of wins."""
+    k = int(report.get("k", 10))
+    comps = pd.DataFrame(report.get("comparisons", []))
+    if comps.empty:
+        return comps
+    metric = f"NDCG@{k}"
+    return pd.DataFrame({
+        "segmentation": comps["segmentation"], "segment": comps["segment"], "users": comps["n_users"],
+        "best baseline": comps["baseline"], f"model − baseline {metric}": comps[f"{metric} difference"],
+        "95% interval": [_interval_text(lo, hi) for lo, hi in zip(comps[f"{metric} difference low"],
+                                                                   comps[f"{metric} difference high"])],
+        "model wins (share of resamples)": comps[f"{metric} model_wins_share"],
+        f"model wins on HR@{k}": comps[f"HR@{k} model_wins_share"],
+    })
 
 
 # ----------------------------------------------------------------------------- serving

@@ -154,3 +154,17 @@ def test_segment_report_on_a_trained_model(trained_split):
             float(curve[curve["alpha"] == alpha]["NDCG@10"].iat[0]))
     curves = pd.DataFrame(report["alpha_sweep"])
     assert set(curves["segment"]) >= {"all users", "< 5"} and len(curves[curves["segment"] == "all users"]) == 11
+
+
+def test_display_tables_carry_bounds_and_intervals():
+    from recsys.segments import comparison_display_table, segment_display_table
+
+    per_user = {"model": {"NDCG@10": np.linspace(0, 1, 40), "HR@10": np.ones(40)},
+                "popularity": {"NDCG@10": np.zeros(40), "HR@10": np.zeros(40)}}
+    rows, comps = segment_table(per_user, {"activity": np.array(["< 5"] * 40, dtype=object)}, n_boot=50)
+    table = segment_display_table({"k": 10, "rows": rows})
+    assert {"segment", "method", "users", "NDCG@10", "NDCG@10 95% interval", "HR@10 95% interval"} <= set(table)
+    assert set(table["segment"]) == {"all users", "< 5", "5–20", "> 20"}
+    assert table[table["segment"] == "> 20"]["NDCG@10 95% interval"].eq("–").all()
+    comparison = comparison_display_table({"k": 10, "comparisons": comps})
+    assert comparison["best baseline"].eq("popularity").all() and comparison["model wins (share of resamples)"].gt(0.9).all()
