@@ -31,6 +31,10 @@ class TrainConfig:
         min_rating: events with a rating below this are dropped before training (explicit data).
         rating_weights: weight each target by its rating instead of 1.
         seed: seeds every random step (init, dropout, shuffling).
+        time_budget_s: stop training at the best epoch reached within this many seconds (None = no
+            budget); the run's metrics say when the budget ended it.
+        refit: after the run is evaluated on its test split, train again on every event for the best
+            epoch count and serve that model (for export; takes about as long again).
     """
 
     alpha: float | None = None
@@ -52,6 +56,8 @@ class TrainConfig:
     min_rating: float | None = None
     rating_weights: bool = False
     seed: int = 0
+    time_budget_s: float | None = None
+    refit: bool = False
     extra: dict = field(default_factory=dict, compare=False, hash=False)
 
     def __post_init__(self):
@@ -68,6 +74,8 @@ class TrainConfig:
             name = bad[0]
             raise ValueError(f"invalid training setting {name}={getattr(self, name)!r}: "
                              "sizes and counts must be positive, dropout in [0, 1)")
+        if self.time_budget_s is not None and not self.time_budget_s > 0:
+            raise ValueError(f"invalid time_budget_s={self.time_budget_s!r}: the time budget must be positive seconds")
         if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"invalid alpha={self.alpha!r}: α must be between 0 and 1")
 

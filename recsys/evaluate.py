@@ -16,9 +16,7 @@ import pandas as pd
 
 from recsys.baselines import EASERecommender, ItemKNNRecommender, PopularityRecommender, tune_ease, tune_item_knn
 from recsys.config import TrainConfig
-from recsys.features import last_sequences
-from recsys.metrics import full_ranking_metrics, interaction_matrix
-from recsys.split import leave_last_out_split
+from recsys.metrics import full_ranking_metrics
 
 ALPHAS = tuple(round(a / 10, 1) for a in range(11))
 EASE_MAX_ITEMS = 20_000
@@ -61,52 +59,18 @@ def evaluate_dataset(dataset, config: TrainConfig | None = None, *, k: int = 10,
                      cancel=None, baselines: bool = True) -> dict:
     """Trains on a temporal split and returns model and baseline metrics plus the test α sweep.
 
+    The same path a stored run takes (`recsys.training.fit_and_evaluate`), without writing a run.
     Returns a JSON-serialisable dict: {"split": {...}, "model": metrics at the chosen α,
     "alpha": chosen α, "baselines": {name: metrics}, "alpha_sweep": [{alpha, metrics...}],
     "validation": {...}, "train_seconds": s}.
     """
-    from recsys.training import ValidationData, fit_hybrid
+    from recsys.training import fit_and_evaluate
 
-    config = config or TrainConfig()
-    events = dataset.events
-    split = leave_last_out_split(events)
-    if len(split.test) == 0 or len(split.valid) == 0:
+    evaluated = fit_and_evaluate(dataset, config or TrainConfig(), k=k, progress=progress, cancel=cancel,
+                                 baselines=baselines)
+    if evaluated.evaluation is None:
         raise ValueError("no user has 3 or more distinct items: a leave-last-out evaluation needs longer histories")
-    n_users, n_items = dataset.n_users, dataset.n_items
-    train = split.train
-    X_train = interaction_matrix(train, n_users=n_users, n_items=n_items)
-    valid = ValidationData(
-        users=split.valid["user"].to_numpy(np.int64), targets=split.valid["item"].to_numpy(np.int64),
-        sequences=last_sequences(train, n_users=n_users, seq_len=config.seq_len)[split.valid["user"].to_numpy()],
-        exclude=X_train)
-    test_history = history_before(events, split.test)
-    test_users = split.test["user"].to_numpy(np.int64)
-    test_targets = split.test["item"].to_numpy(np.int64)
-    X_test_hist = interaction_matrix(test_history, n_users=n_users, n_items=n_items)
-
-    trained = fit_hybrid(train, dataset.items, n_users=n_users, config=config, validation=valid,
-                         serving_events=test_history, progress=progress, cancel=cancel)
-    alpha = trained.validation["best_alpha"]
-    sweep = alpha_sweep(trained.vectors, users=test_users, targets=test_targets, exclude=X_test_hist,
-                        n_items=n_items, k=k)
-    result = {
-        "protocol": "temporal leave-last-out, full ranking, the user's earlier items excluded",
-        "k": k,
-        "split": {"n_train_events": int(len(train)), "n_valid_users": int(len(split.valid)),
-                  "n_test_users": int(len(split.test)), "n_users": n_users, "n_items": n_items},
-        "alpha": alpha,
-        "model": sweep[alpha],
-        "model_cf_only": sweep[1.0],
-        "model_content_only": sweep[0.0],
-        "alpha_sweep": [{"alpha": a, **m} for a, m in sweep.items()],
-        "validation": trained.validation,
-        "train_seconds": trained.train_seconds,
-        "device": trained.device,
-        "config": config.to_dict(),
-    }
-    if baselines:
-        result["baselines"] = evaluate_baselines(X_train, X_test_hist, split, n_items=n_items, k=k)
-    return result
+    return evaluated.evaluation
 
 
 def evaluate_baselines(X_train, X_test_hist, split, *, n_items: int, k: int = 10) -> dict:
@@ -127,11 +91,18 @@ def evaluate_baselines(X_train, X_test_hist, split, *, n_items: int, k: int = 10
 
 
 def metrics_table(result: dict, *, k: int = 10) -> pd.DataFrame:
-    """One row per method (model first) with HR/NDCG/MRR/coverage@k, for display and export."""
+    """One row per method (model first) with HR/NDCG/MRR/coverage@k, for display and export.
+
+    Recall@k is dropped when it equals HR@k for every method, as it does with one held-out item per
+    user (the leave-last-out split).
+    """
     rows = [{"method": f"hybrid (α={result['alpha']})", **result["model"]},
             {"method": "hybrid, CF part only (α=1)", **result["model_cf_only"]},
             {"method": "hybrid, content part only (α=0)", **result["model_content_only"]}]
     for name, m in result.get("baselines", {}).items():
         rows.append({"method": name, **m})
     cols = ["method", f"HR@{k}", f"NDCG@{k}", f"MRR@{k}", f"Recall@{k}", f"coverage@{k}", "n_users"]
-    return pd.DataFrame(rows)[cols]
+    table = pd.DataFrame(rows)[cols]
+    if np.allclose(table[f"Recall@{k}"].to_numpy(float), table[f"HR@{k}"].to_numpy(float)):
+        table = table.drop(columns=[f"Recall@{k}"])
+    return table

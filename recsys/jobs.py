@@ -1,46 +1,82 @@
-"""Training jobs as objects: a registry maps a run key to a background job with progress and cancel.
+"""Training jobs as objects: a registry maps a run key to a background job with progress, stop and cancel.
 
 The app holds one `JobRegistry` (via `st.cache_resource`); pages only read a job's progress, so
 leaving a page changes nothing. Two requests for the same data + config share one job (and one
 run); different configs train side by side, each with its own progress record.
+
+Isolation. A job runs its work either on a thread of this process or in a child process of its own
+(`isolation="process"`, what the app uses). The app needs the child process: after every script run
+— and the Train page's progress panel reruns every second — Streamlit calls
+`keras.backend.clear_session()` on the server process. That replaces Keras' thread-local global state
+for every thread (so a job thread inside `model.compile` suddenly sees dependency tracking switched
+back on and fails with "cannot add new elements of state … already built"), clears TensorFlow's
+kernel cache and runs a full garbage collection, which starved a training thread for minutes. A child
+process shares none of that, nor the server's GIL. The child is started with "spawn" (TensorFlow is
+not fork-safe) and reports progress through a queue; cancel and stop are process-safe events.
 """
 
 from __future__ import annotations
 
+import functools
+import multiprocessing
+import queue as queue_module
 import threading
 import time
 import traceback
-import uuid
 from dataclasses import dataclass, field
+from typing import Callable
 
 from recsys.config import TrainConfig
 from recsys.store import RunStore, run_key
 
+PROGRESS_INTERVAL_S = 0.25  # a child process sends at most ~4 progress reports a second (phase changes always)
+
 
 @dataclass
 class TrainingJob:
-    """One training run in a background thread."""
+    """One training (or evaluation) run in the background.
+
+    `status` is queued | running | done | failed | cancelled. While running, `cancel_requested` or
+    `stop_requested` says that the user asked to cancel (nothing is stored) or to stop and keep the
+    best epoch so far (the run is stored).
+    """
 
     key: str
     dataset_name: str
     config: TrainConfig
-    status: str = "queued"  # queued | running | done | failed | cancelled
+    status: str = "queued"
     progress: object = None  # the latest recsys.training.Progress
-    error: str | None = None
+    error: str | None = None  # one sentence for the user
+    traceback: str | None = None  # the stored traceback of a failed job
     run_path: str | None = None
     kind: str = "train"  # "train" | "evaluate"
     result: dict | None = None  # the metrics of an evaluation job
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
-    cancel_event: threading.Event = field(default_factory=threading.Event)
+    cancel_event: object = field(default_factory=threading.Event)
+    stop_event: object = field(default_factory=threading.Event)
     thread: threading.Thread | None = None
+    process: object = None  # the child process, when the job runs in one
 
     @property
     def active(self) -> bool:
         return self.status in ("queued", "running")
 
+    @property
+    def cancel_requested(self) -> bool:
+        return self.active and self.cancel_event.is_set()
+
+    @property
+    def stop_requested(self) -> bool:
+        return self.active and self.stop_event.is_set() and not self.cancel_event.is_set()
+
     def cancel(self) -> None:
+        """Stops after the current batch; nothing is stored."""
         self.cancel_event.set()
+
+    def stop(self) -> None:
+        """Stops after the current batch and stores the run with the best epoch so far."""
+        self.stop_event.set()
 
     def report(self, progress) -> None:
         """The progress callback handed to training: keeps the latest report."""
@@ -52,38 +88,155 @@ class TrainingJob:
         return not self.active
 
 
-def _start(job: TrainingJob, work, *, name: str) -> TrainingJob:
-    """Runs `work()` in a daemon thread, turning its outcome into the job's status."""
-    from recsys.training import TrainingCancelled
+Work = Callable[..., object]  # work(report=, cancel=, stop=) -> result (a run path, or an evaluation dict)
 
+
+def failure_sentence(error: BaseException) -> str:
+    """One sentence for the user: the error's type and first line."""
+    first = str(error).strip().splitlines()[0] if str(error).strip() else ""
+    return f"{type(error).__name__}: {first}" if first else type(error).__name__
+
+
+def _finish(job: TrainingJob, outcome: str, payload=None, trace: str | None = None) -> None:
+    if outcome == "done":
+        if job.kind == "train":
+            job.run_path = payload
+        else:
+            job.result = payload
+        job.status = "done"
+    elif outcome == "cancelled":
+        job.status = "cancelled"
+    else:
+        job.error, job.traceback, job.status = payload, trace, "failed"
+    job.finished_at = time.time()
+
+
+def _outcome_of(work: Work, report, cancel, stop):
+    """Runs `work` and returns ("done", result) | ("cancelled", None) | ("failed", sentence, traceback)."""
+    from recsys.progress import TrainingCancelled
+
+    try:
+        return ("done", work(report=report, cancel=cancel, stop=stop))
+    except TrainingCancelled:
+        return ("cancelled", None)
+    except Exception as e:  # the message is shown to the user; the app stays up
+        return ("failed", failure_sentence(e), traceback.format_exc())
+
+
+def _start_thread(job: TrainingJob, work: Work, *, name: str) -> TrainingJob:
     def run():
         job.status = "running"
         try:
-            work()
-            job.status = "done"
-        except TrainingCancelled:
-            job.status = "cancelled"
-        except Exception as e:  # the message is shown to the user; the app stays up
-            job.error = f"{type(e).__name__}: {e}"
-            job.traceback = traceback.format_exc()
-            job.status = "failed"
+            _finish(job, *_outcome_of(work, job.report, job.cancel_event, job.stop_event))
         finally:
-            job.finished_at = time.time()
+            if job.finished_at is None:
+                job.finished_at = time.time()
 
     job.thread = threading.Thread(target=run, name=name, daemon=True)
     job.thread.start()
     return job
 
 
+def _child_main(work: Work, messages, cancel, stop) -> None:
+    """Entry point of a job's child process: runs `work`, sends throttled progress and the outcome."""
+    last = {"time": 0.0, "phase": None}
+
+    def report(progress) -> None:
+        now = time.monotonic()
+        if progress.phase != last["phase"] or now - last["time"] >= PROGRESS_INTERVAL_S:
+            last["time"], last["phase"] = now, progress.phase
+            messages.put(("progress", progress))
+
+    outcome = _outcome_of(work, report, cancel, stop)
+    messages.put(("outcome", outcome))
+
+
+def _start_process(job: TrainingJob, work: Work, *, name: str) -> TrainingJob:
+    context = multiprocessing.get_context("spawn")
+    messages = context.Queue()
+    job.cancel_event, job.stop_event = context.Event(), context.Event()
+    from recsys.progress import Progress
+
+    job.progress = Progress(phase="preparing", detail="starting the training process")
+    process = context.Process(target=_child_main, args=(work, messages, job.cancel_event, job.stop_event),
+                              name=name, daemon=True)
+
+    def listen():
+        job.status = "running"
+        outcome = None
+        try:
+            process.start()
+            job.process = process
+            while outcome is None:
+                try:
+                    kind, payload = messages.get(timeout=0.5)
+                except queue_module.Empty:
+                    if not process.is_alive():
+                        try:  # the outcome may have arrived just before the process ended
+                            kind, payload = messages.get(timeout=1.0)
+                        except queue_module.Empty:
+                            outcome = ("failed", f"The training process stopped unexpectedly (exit code "
+                                                 f"{process.exitcode}); nothing was stored.", None)
+                            break
+                    else:
+                        continue
+                if kind == "progress":
+                    job.progress = payload
+                else:
+                    outcome = payload
+        except Exception as e:  # e.g. the work could not be sent to the child
+            outcome = ("failed", failure_sentence(e), traceback.format_exc())
+        finally:
+            _finish(job, *(outcome or ("failed", "The training process could not be started.", None)))
+            process.join(timeout=30)
+
+    job.thread = threading.Thread(target=listen, name=name, daemon=True)
+    job.thread.start()
+    return job
+
+
+def train_into_store(dataset, config: TrainConfig, store_root: str, *, report, cancel, stop) -> str:
+    """The work of a training job: `train_run` into the store at `store_root`; returns the run folder."""
+    from recsys.training import train_run
+
+    run = train_run(dataset, config, store=RunStore(store_root), progress=report, cancel=cancel, stop=stop)
+    return str(run.path)
+
+
+def evaluate_into_file(dataset, config: TrainConfig, k: int, path: str, *, report, cancel, stop) -> dict:
+    """The work of an evaluation job: `evaluate_dataset`, kept as JSON at `path` (one temporary file per writer)."""
+    import json
+    import uuid
+    from pathlib import Path
+
+    from recsys.evaluate import evaluate_dataset
+
+    del stop  # an evaluation has no "keep the best so far": it is finished or cancelled
+    result = evaluate_dataset(dataset, config, k=k, cancel=cancel, progress=report)
+    target = Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = target.with_name(f"{target.stem}-{uuid.uuid4().hex[:8]}.tmp")
+    tmp.write_text(json.dumps(result, default=str))
+    tmp.replace(target)
+    return json.loads(target.read_text())
+
+
 class JobRegistry:
     """Thread-safe registry of training jobs keyed by run key.
 
-    Finished jobs beyond `keep_finished` (oldest first) are forgotten; their runs stay in the store.
+    Args:
+        store: where runs are stored (default `RunStore()`).
+        keep_finished: finished jobs beyond this many (oldest first) are forgotten; their runs stay.
+        isolation: "thread" runs each job on a thread of this process; "process" in a child process
+            of its own (see the module docstring: what the app must use under Streamlit).
     """
 
-    def __init__(self, store: RunStore | None = None, *, keep_finished: int = 100):
+    def __init__(self, store: RunStore | None = None, *, keep_finished: int = 100, isolation: str = "thread"):
+        if isolation not in ("thread", "process"):
+            raise ValueError(f"isolation must be 'thread' or 'process', got {isolation!r}")
         self.store = store or RunStore()
         self.keep_finished = keep_finished
+        self.isolation = isolation
         self._jobs: dict[str, TrainingJob] = {}
         self._lock = threading.Lock()
 
@@ -92,9 +245,13 @@ class JobRegistry:
         for job in finished[: max(0, len(finished) - self.keep_finished)]:
             del self._jobs[job.key]
 
+    def _start(self, job: TrainingJob, work: Work, *, name: str) -> TrainingJob:
+        start = _start_process if self.isolation == "process" else _start_thread
+        return start(job, work, name=name)
+
     def submit(self, dataset, config: TrainConfig) -> TrainingJob:
         """Starts training (or joins the running job for the same data + config)."""
-        from recsys.training import Progress, train_run
+        from recsys.progress import Progress
 
         key = run_key(dataset.fingerprint(), config)
         with self._lock:
@@ -109,20 +266,15 @@ class JobRegistry:
                 job.status, job.run_path, job.finished_at = "done", str(self.store.path_for(key)), time.time()
                 job.progress = Progress(phase="done")
                 return job
-
-            def train():
-                job.run_path = str(train_run(dataset, config, store=self.store, progress=job.report,
-                                             cancel=job.cancel_event).path)
-
-            return _start(job, train, name=f"train-{key[:8]}")
+            work = functools.partial(train_into_store, dataset, config, str(self.store.root))
+            return self._start(job, work, name=f"train-{key[:8]}")
 
     def submit_evaluation(self, dataset, config: TrainConfig, *, k: int = 10) -> TrainingJob:
         """Runs `evaluate_dataset` in the background; results are kept under `<store>/evaluations/`."""
         import json
         import operator
 
-        from recsys.evaluate import evaluate_dataset
-        from recsys.training import Progress
+        from recsys.progress import Progress
 
         k = operator.index(k)  # an int (TypeError otherwise): it is part of the cache file name
         if k < 1:
@@ -144,17 +296,8 @@ class JobRegistry:
                     return job
                 except (OSError, json.JSONDecodeError):
                     pass
-
-            def evaluate():
-                result = evaluate_dataset(dataset, config, k=k, cancel=job.cancel_event, progress=job.report)
-                path.parent.mkdir(parents=True, exist_ok=True)
-                tmp = path.with_name(f"{path.stem}-{uuid.uuid4().hex[:8]}.tmp")  # own file per writer
-                tmp.write_text(json.dumps(result, default=str))
-                tmp.replace(path)
-                job.result = json.loads(path.read_text())
-                job.progress = Progress(phase="done", history=job.progress.history if job.progress else [])
-
-            return _start(job, evaluate, name=f"eval-{key[5:13]}")
+            work = functools.partial(evaluate_into_file, dataset, config, k, str(path))
+            return self._start(job, work, name=f"eval-{key[5:13]}")
 
     def get(self, key: str) -> TrainingJob | None:
         with self._lock:

@@ -39,9 +39,16 @@ class RunStoreError(RuntimeError):
     """A run could not be written or read; the message says where and what to do."""
 
 
+RUN_PROTOCOL = 2  # 2: a run trains on the leave-last-out train part and stores its test report
+
+
 def run_key(fingerprint: str, config: TrainConfig) -> str:
-    """The run id: a hash of the data fingerprint and the model-shaping settings."""
-    return hashlib.sha256(f"{fingerprint}:{config.model_key()}".encode()).hexdigest()[:20]
+    """The run id: a hash of the data fingerprint, the model-shaping settings and the run protocol.
+
+    Runs of an older protocol keep loading and stay listed; the same data + config simply trains a
+    new run (which carries its test report) instead of reusing them.
+    """
+    return hashlib.sha256(f"{fingerprint}:{config.model_key()}:protocol-{RUN_PROTOCOL}".encode()).hexdigest()[:20]
 
 
 def default_runs_dir() -> Path:

@@ -7,6 +7,7 @@ weights) and returns a `TrainedModel` with the serving vectors of both parts.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import math
 from pathlib import Path
 import os
@@ -28,14 +29,11 @@ from recsys.features import (
     training_windows,
 )
 from recsys.models import HybridRecommender
+from recsys.progress import ETA_AFTER_STEPS, Progress, ProgressFn, TrainingCancelled, eta_seconds
 from recsys.serving import ServingVectors
 
 ALPHA_GRID = tuple(round(a / 10, 1) for a in range(11))
 _BUILD_LOCK = threading.Lock()  # global seeds and dtype policy are process-wide while a model is built
-
-
-class TrainingCancelled(Exception):
-    """Raised by `fit_hybrid` when its cancel event was set; nothing is stored."""
 
 
 def backend_name() -> str:
@@ -68,34 +66,6 @@ def device_info() -> dict:
 
 
 @dataclass
-class Progress:
-    """One progress report, sent after every batch and every epoch."""
-
-    phase: str  # "preparing" | "training" | "validating" | "finishing" | "done"
-    epoch: int = 0
-    epochs: int = 0
-    step: int = 0
-    steps: int = 0
-    loss: float | None = None
-    val_ndcg: float | None = None
-    best_val_ndcg: float | None = None
-    elapsed_s: float = 0.0
-    eta_s: float | None = None
-    history: list = field(default_factory=list)
-
-    @property
-    def fraction(self) -> float:
-        if self.phase == "done":
-            return 1.0
-        if not self.epochs or not self.steps:
-            return 0.0
-        return min(1.0, ((self.epoch - 1) * self.steps + self.step) / (self.epochs * self.steps))
-
-
-ProgressFn = Callable[[Progress], None]
-
-
-@dataclass
 class ValidationData:
     """Everything needed to rank each validation user's held-out item against the whole catalogue."""
 
@@ -116,6 +86,7 @@ class TrainedModel:
     validation: dict  # {"alpha_sweep": {alpha: ndcg}, "best_alpha": a, "ndcg@10": x}
     train_seconds: float
     device: dict
+    evaluation_vectors: ServingVectors | None = None  # after `evaluation_events`, when fit_hybrid was given them
 
 
 def event_weights(events: pd.DataFrame, config: TrainConfig) -> np.ndarray | None:
@@ -240,12 +211,20 @@ def validation_sweep(vectors: ServingVectors, validation: ValidationData, *, n_i
 
 
 class _TrainingMonitor(keras.callbacks.Callback):
-    """Progress reports, cancel between batches, validation NDCG@10 per epoch and early stopping."""
+    """Progress reports, cancel / stop between batches, a time budget, validation NDCG@10 per epoch and
+    early stopping (the best epoch's weights are restored at the end).
 
-    def __init__(self, *, config, steps, validation, n_items, progress, cancel, fixed_alpha):
+    `stopped_by` says why training ended: "epochs", "early stopping", "user" (the stop event: keep the
+    best epoch so far) or "time budget". A stop mid-epoch still validates that partial epoch, so a run
+    stopped during its first epoch keeps a validated model.
+    """
+
+    def __init__(self, *, config, steps, validation, n_items, progress, cancel, fixed_alpha, stop=None,
+                 started=None):
         super().__init__()
         self.config, self.steps, self.validation = config, steps, validation
         self.n_items, self.progress, self.cancel, self.fixed_alpha = n_items, progress, cancel, fixed_alpha
+        self.stop = stop
         self.history: list[dict] = []
         self.best = -1.0
         self.best_epoch = 0
@@ -253,39 +232,64 @@ class _TrainingMonitor(keras.callbacks.Callback):
         self.best_sweep: dict = {}
         self.wait = 0
         self.cancelled = False
+        self.stopped_by = "epochs"
+        self.started = started if started is not None else time.perf_counter()  # the budget counts from here
         self.start = time.perf_counter()
         self.epoch = 0
         self.loss = None
+        self.timed_steps = 0
+        self.step_seconds = 0.0
+        self.last_step_end = None
+        self.validation_s = None
 
-    def _report(self, phase, step=0, val=None):
+    def _seconds_per_step(self):
+        return self.step_seconds / self.timed_steps if self.timed_steps >= ETA_AFTER_STEPS else None
+
+    def _report(self, phase, step=0, val=None, detail=""):
         if self.progress is None:
             return
-        elapsed = time.perf_counter() - self.start
         done_steps = (self.epoch - 1) * self.steps + step
-        total = self.config.epochs * self.steps
-        eta = elapsed / done_steps * (total - done_steps) if done_steps > 0 else None
-        self.progress(Progress(phase=phase, epoch=self.epoch, epochs=self.config.epochs, step=step,
+        eta = eta_seconds(seconds_per_step=self._seconds_per_step(), steps_left=self.config.epochs * self.steps - done_steps,
+                          validation_s=self.validation_s, validations_left=self.config.epochs - self.epoch + (phase == "training"))
+        budget = self.config.time_budget_s
+        if eta is not None and budget:
+            eta = min(eta, max(0.0, budget - (time.perf_counter() - self.started)))
+        self.progress(Progress(phase=phase, detail=detail, epoch=self.epoch, epochs=self.config.epochs, step=step,
                                steps=self.steps, loss=self.loss, val_ndcg=val,
-                               best_val_ndcg=self.best if self.best >= 0 else None,
-                               elapsed_s=elapsed, eta_s=eta, history=list(self.history)))
+                               best_val_ndcg=self.best if self.best >= 0 else None, best_epoch=self.best_epoch,
+                               elapsed_s=time.perf_counter() - self.start, eta_s=eta, history=list(self.history)))
 
     def on_epoch_begin(self, epoch, logs=None):
         self.epoch = epoch + 1
+        self.last_step_end = time.perf_counter()
 
     def on_train_batch_end(self, batch, logs=None):
+        now = time.perf_counter()
+        if self.last_step_end is not None and batch > 0:  # the first batch of an epoch includes tracing / warm-up
+            self.step_seconds += now - self.last_step_end
+            self.timed_steps += 1
+        self.last_step_end = now
         if logs and "loss" in logs:
             self.loss = float(logs["loss"])
         if self.cancel is not None and self.cancel.is_set():
             self.cancelled = True
             self.model.stop_training = True
             return
+        budget = self.config.time_budget_s
+        if self.stop is not None and self.stop.is_set():
+            self.stopped_by = "user"
+            self.model.stop_training = True
+        elif budget and now - self.started >= budget:
+            self.stopped_by = "time budget"
+            self.model.stop_training = True
         self._report("training", step=batch + 1)
 
     def on_epoch_end(self, epoch, logs=None):
         if self.cancelled:
             return
         logs = logs if logs is not None else {}
-        self._report("validating", step=self.steps)
+        self._report("validating", step=self.steps, detail="ranking the whole catalogue for each validation user")
+        started = time.perf_counter()
         record = {"epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
                   "seconds": time.perf_counter() - self.start}
         if self.validation is not None and len(self.validation.users):
@@ -301,11 +305,18 @@ class _TrainingMonitor(keras.callbacks.Callback):
                 self.best_sweep = sweep
             else:
                 self.wait += 1
-                if self.wait >= self.config.patience:
+                if self.wait >= self.config.patience and not self.model.stop_training:
+                    self.stopped_by = "early stopping"
                     self.model.stop_training = True
         else:
             self.best_epoch = epoch + 1
+        self.validation_s = time.perf_counter() - started
+        record["seconds"] = time.perf_counter() - self.start
         self.history.append(record)
+        budget = self.config.time_budget_s
+        if budget and not self.model.stop_training and time.perf_counter() - self.started >= budget:
+            self.stopped_by = "time budget"
+            self.model.stop_training = True
         self._report("training", step=self.steps, val=record.get("val_ndcg@10"))
 
     def on_train_end(self, logs=None):
@@ -327,6 +338,8 @@ def fit_hybrid(
     precision: str = "auto",
     windows=None,
     serving_sequences: np.ndarray | None = None,
+    stop: threading.Event | None = None,
+    evaluation_events: pd.DataFrame | None = None,
 ) -> TrainedModel:
     """Trains the hybrid model on `events` and returns it with its serving vectors.
 
@@ -346,6 +359,10 @@ def fit_hybrid(
             None): a streaming `recsys.ingest.WindowShards` with `trained_mask`, for data bigger than memory.
         serving_sequences: `[n_users, seq_len]` LSTM inputs for the served vectors (default: from
             `serving_events`).
+        stop: when set, training ends after the current batch and keeps the best epoch so far (that
+            partial epoch is validated too); `config.time_budget_s` ends it the same way.
+        evaluation_events: also compute `TrainedModel.evaluation_vectors` after these events (e.g. each
+            user's history before their test event).
     """
     t0 = time.perf_counter()
     n_items = len(items)
@@ -354,12 +371,17 @@ def fit_hybrid(
         if len(events) == 0:
             raise ValueError("no training events left: lower min_rating or check the data")
     device = device_info()
-    if progress:
-        progress(Progress(phase="preparing", epochs=config.epochs))
+
+    def preparing(detail):
+        if progress:
+            progress(Progress(phase="preparing", detail=detail, epochs=config.epochs))
+
+    preparing("fitting the text vocabulary and item features")
     vectorizer = TextVectorizer(max_tokens=config.max_vocab, sequence_length=config.text_len).fit(items["text"])
     encoder = CategoryEncoder().fit(items["categories"])
     features = ItemFeatures.build(items, vectorizer, encoder)
     if windows is None:
+        preparing("cutting each user's history into training windows")
         trained_mask = np.bincount(events["item"].to_numpy(), minlength=n_items)[:n_items] > 0
         windows = training_windows(events, seq_len=config.seq_len, weights=event_weights(events, config))
     else:
@@ -375,6 +397,7 @@ def fit_hybrid(
     scope = contextlib.nullcontext()
     if strategy is not None:
         scope, replicas = strategy.scope(), strategy.num_replicas_in_sync
+    preparing("building and compiling the model")
     with scope:
         model = build_model(n_users=n_users, n_items=n_items, vectorizer=vectorizer, encoder=encoder,
                             config=config, mixed_precision=mixed)
@@ -387,8 +410,9 @@ def fit_hybrid(
     if validation is not None:
         validation.sequences_full = np.zeros((n_users, config.seq_len), np.int32)
         validation.sequences_full[validation.users] = validation.sequences
+    preparing("starting the first batches (the first one traces the graph)")
     monitor = _TrainingMonitor(config=config, steps=steps, validation=validation, n_items=n_items,
-                               progress=progress, cancel=cancel, fixed_alpha=config.alpha)
+                               progress=progress, cancel=cancel, fixed_alpha=config.alpha, stop=stop, started=t0)
     if strategy is None:
         model.fit(pipeline, epochs=config.epochs, verbose=0, callbacks=[monitor], shuffle=False)
     else:  # Keras 3's fit cannot train this model under tf.distribute (see recsys.distributed)
@@ -398,13 +422,19 @@ def fit_hybrid(
     if monitor.cancelled:
         raise TrainingCancelled("training was cancelled")
     if progress:
-        progress(Progress(phase="finishing", epoch=monitor.epoch, epochs=config.epochs, steps=steps, step=steps,
+        progress(Progress(phase="finishing", detail="computing the serving vectors of every user and item",
+                          epoch=monitor.epoch, epochs=config.epochs, steps=steps, step=steps,
                           loss=monitor.loss, best_val_ndcg=monitor.best if monitor.best >= 0 else None,
-                          elapsed_s=time.perf_counter() - t0, eta_s=0.0, history=list(monitor.history)))
+                          best_epoch=monitor.best_epoch, stopped_by=monitor.stopped_by,
+                          elapsed_s=time.perf_counter() - t0, eta_s=None, history=list(monitor.history)))
     if serving_sequences is None:
         serving = serving_events if serving_events is not None else events
-        serving_sequences = last_sequences(serving, n_users=n_users, seq_len=config.seq_len)
-    vectors = compute_serving_vectors(model, serving_sequences)
+        vectors = serving_vectors_for(model, serving, n_users=n_users, seq_len=config.seq_len)
+    else:
+        vectors = compute_serving_vectors(model, serving_sequences)
+    evaluation_vectors = None
+    if evaluation_events is not None:
+        evaluation_vectors = serving_vectors_for(model, evaluation_events, n_users=n_users, seq_len=config.seq_len)
     sweep = monitor.best_sweep
     if config.alpha is not None:
         best_alpha = config.alpha
@@ -414,10 +444,11 @@ def fit_hybrid(
         best_alpha = 0.5
     validation_result = {"alpha_sweep": {str(a): v for a, v in sweep.items()}, "best_alpha": best_alpha,
                          "ndcg@10": sweep.get(best_alpha) if sweep else None, "best_epoch": monitor.best_epoch,
-                         "n_users": int(len(validation.users)) if validation is not None else 0}
+                         "n_users": int(len(validation.users)) if validation is not None else 0,
+                         "epochs_run": len(monitor.history), "stopped_by": monitor.stopped_by}
     return TrainedModel(model=model, vectorizer=vectorizer, category_encoder=encoder, vectors=vectors,
                         history=monitor.history, best_epoch=monitor.best_epoch, validation=validation_result,
-                        train_seconds=time.perf_counter() - t0, device=device)
+                        train_seconds=time.perf_counter() - t0, device=device, evaluation_vectors=evaluation_vectors)
 
 
 def stored_run_or_check_writable(path, key: str, *, progress: ProgressFn | None = None, is_chief: bool = True):
@@ -438,21 +469,122 @@ def stored_run_or_check_writable(path, key: str, *, progress: ProgressFn | None 
     return None
 
 
-def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progress: ProgressFn | None = None,
-              cancel: threading.Event | None = None, strategy=None, is_chief: bool = True):
-    """Trains on all of a dataset's events and stores the run; returns the stored run at once if it exists.
+def serving_vectors_for(model: HybridRecommender, events: pd.DataFrame, *, n_users: int, seq_len: int) -> ServingVectors:
+    """The serving vectors of every user after `events` (each user's last `seq_len` events) and of every item.
 
-    Early stopping uses an internal hold-out: each user's last new item. The parameters are fitted on
-    the events before it; the served LSTM vectors and the seen-item filter use every event.
+    The one place that turns a trained model plus a set of events into `ServingVectors`: a run's
+    test-time vectors (history before each test event) and its served vectors (every event) both come
+    from here.
+    """
+    return compute_serving_vectors(model, last_sequences(events, n_users=n_users, seq_len=seq_len))
+
+
+EVALUATION_PROTOCOL = "temporal leave-last-out, full ranking, the user's earlier items excluded"
+
+
+@dataclass
+class EvaluatedModel:
+    """What `fit_and_evaluate` returns: the model trained on the split's train part and its test report."""
+
+    trained: TrainedModel
+    evaluation: dict | None  # the test report (see `fit_and_evaluate`), None without a test split
+    train_events: pd.DataFrame
+    evaluation_seconds: float
+
+
+def fit_and_evaluate(dataset, config: TrainConfig, *, k: int = 10, progress: ProgressFn | None = None,
+                     cancel=None, stop=None, strategy=None, baselines: bool = True) -> EvaluatedModel:
+    """The one prepare → fit → evaluate path of a run, on a temporal leave-last-out split.
+
+    The model trains on the split's train part, stops early on its validation part (each user's
+    second-to-last new item) and has its α chosen there; then the test part (each user's last new
+    item) is ranked against the full catalogue with the user's earlier items excluded, the LSTM reading
+    the history up to the test event. Baselines (popularity, item-kNN, EASE) are tuned on validation and
+    refitted on the history before test. Without a test split (no user has 3 distinct items) the model
+    trains on every event for all epochs and `evaluation` is None.
+
+    The test report: {"protocol", "k", "split": {...}, "alpha", "model", "model_cf_only",
+    "model_content_only", "alpha_sweep": [{alpha, metrics…}], "baselines": {name: metrics},
+    "validation", "train_seconds", "device", "config"}.
+    """
+    from recsys.evaluate import alpha_sweep, evaluate_baselines, history_before
+    from recsys.metrics import interaction_matrix
+    from recsys.split import leave_last_out_split
+
+    events = dataset.events
+    n_users, n_items = dataset.n_users, dataset.n_items
+    if progress:
+        progress(Progress(phase="preparing", detail="splitting each user's history (temporal leave-last-out)",
+                          epochs=config.epochs))
+    split = leave_last_out_split(events)
+    if len(split.test) == 0 or len(split.valid) == 0:
+        trained = fit_hybrid(events, dataset.items, n_users=n_users, config=config, progress=progress,
+                             cancel=cancel, stop=stop, strategy=strategy)
+        return EvaluatedModel(trained=trained, evaluation=None, train_events=events, evaluation_seconds=0.0)
+    train = split.train
+    X_train = interaction_matrix(train, n_users=n_users, n_items=n_items)
+    valid_users = split.valid["user"].to_numpy(np.int64)
+    validation = ValidationData(
+        users=valid_users, targets=split.valid["item"].to_numpy(np.int64),
+        sequences=last_sequences(train, n_users=n_users, seq_len=config.seq_len)[valid_users], exclude=X_train)
+    test_history = history_before(events, split.test)
+    trained = fit_hybrid(train, dataset.items, n_users=n_users, config=config, validation=validation,
+                         serving_events=events, evaluation_events=test_history, progress=progress, cancel=cancel,
+                         stop=stop, strategy=strategy)
+    test_vectors = getattr(trained, "evaluation_vectors", None) or trained.vectors
+    started = time.perf_counter()
+    if progress:
+        progress(Progress(phase="evaluating", detail="test metrics of the model" + (
+            " and of the baselines (popularity, item-kNN, EASE)" if baselines else ""),
+            epoch=len(trained.history), epochs=config.epochs, best_epoch=trained.best_epoch,
+            stopped_by=trained.validation.get("stopped_by"), history=list(trained.history)))
+    X_test_hist = interaction_matrix(test_history, n_users=n_users, n_items=n_items)
+    test_users, test_targets = split.test["user"].to_numpy(np.int64), split.test["item"].to_numpy(np.int64)
+    sweep = alpha_sweep(test_vectors, users=test_users, targets=test_targets, exclude=X_test_hist,
+                        n_items=n_items, k=k)
+    alpha = trained.validation["best_alpha"]
+    if alpha not in sweep:
+        sweep.update(alpha_sweep(test_vectors, users=test_users, targets=test_targets, exclude=X_test_hist,
+                                 n_items=n_items, k=k, alphas=(alpha,)))
+    evaluation = {
+        "protocol": EVALUATION_PROTOCOL,
+        "k": k,
+        "split": {"n_train_events": int(len(train)), "n_valid_users": int(len(split.valid)),
+                  "n_test_users": int(len(split.test)), "n_users": n_users, "n_items": n_items},
+        "alpha": alpha,
+        "model": sweep[alpha],
+        "model_cf_only": sweep[1.0],
+        "model_content_only": sweep[0.0],
+        "alpha_sweep": [{"alpha": a, **m} for a, m in sorted(sweep.items())],
+        "validation": trained.validation,
+        "train_seconds": trained.train_seconds,
+        "device": trained.device,
+        "config": config.to_dict(),
+    }
+    if baselines:
+        evaluation["baselines"] = evaluate_baselines(X_train, X_test_hist, split, n_items=n_items, k=k)
+    return EvaluatedModel(trained=trained, evaluation=evaluation, train_events=train,
+                          evaluation_seconds=time.perf_counter() - started)
+
+
+def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progress: ProgressFn | None = None,
+              cancel: threading.Event | None = None, strategy=None, is_chief: bool = True, stop=None):
+    """Trains, evaluates and stores a run; returns the stored run at once if it exists.
+
+    The run is `fit_and_evaluate`: trained on the leave-last-out split's train part, stopped early on
+    validation, and its test report (model, its two parts, each baseline, the test α sweep) is kept in
+    `metrics["evaluation"]`, so the Evaluate page and `evaluate` answer without training again. The
+    served vectors read every event (the LSTM reads each user's latest events; seen items are
+    excluded). With `config.refit` the model is trained once more on every event for the best epoch
+    count, and that model is served and stored (its test report stays the one of the first fit).
 
     Args:
         run_dir: write the run to exactly this folder; otherwise `store` (default RunStore()) keys it.
         strategy, is_chief: multi-worker training; every worker trains, only the chief writes the run
             (the others write theirs to a temporary folder that is removed, as tf.distribute expects).
+        stop: when set, training ends after the current batch with the best epoch so far, and the run
+            is evaluated and stored as usual (`cancel` stores nothing).
     """
-    from recsys.evaluate import history_before
-    from recsys.metrics import interaction_matrix
-    from recsys.split import leave_last_out_split
     from recsys.store import RunStore, load_run, run_key, write_run
 
     key = run_key(dataset.fingerprint(), config)
@@ -464,28 +596,38 @@ def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progres
     if existing is not None:
         return existing
     events = dataset.events
-    split = leave_last_out_split(events)
-    train_events = history_before(events, split.test) if len(split.test) else events
-    validation = None
-    if len(split.test):
-        users = split.test["user"].to_numpy(np.int64)
-        validation = ValidationData(
-            users=users, targets=split.test["item"].to_numpy(np.int64),
-            sequences=last_sequences(train_events, n_users=dataset.n_users, seq_len=config.seq_len)[users],
-            exclude=interaction_matrix(train_events, n_users=dataset.n_users, n_items=dataset.n_items))
-    trained = fit_hybrid(train_events, dataset.items, n_users=dataset.n_users, config=config,
-                         validation=validation, serving_events=events, progress=progress, cancel=cancel,
-                         strategy=strategy)
+    evaluated = fit_and_evaluate(dataset, config, progress=progress, cancel=cancel, stop=stop, strategy=strategy,
+                                 baselines=is_chief)
+    trained = evaluated.trained
     if not is_chief:
         return None
-    metrics = {"validation": trained.validation, "train_seconds": trained.train_seconds, "device": trained.device,
-               "best_epoch": trained.best_epoch, "n_train_events": int(len(train_events)),
+    refit_seconds = 0.0
+    if config.refit and evaluated.evaluation is not None:
+        started = time.perf_counter()
+        refit_config = dataclasses.replace(config, epochs=max(1, int(trained.best_epoch)), time_budget_s=None)
+        served = fit_hybrid(events, dataset.items, n_users=dataset.n_users, config=refit_config, progress=progress,
+                            cancel=cancel, strategy=strategy)
+        served.history, served.best_epoch, served.validation = trained.history, trained.best_epoch, trained.validation
+        trained = served
+        refit_seconds = time.perf_counter() - started
+    stopped_by = trained.validation.get("stopped_by")
+    metrics = {"validation": trained.validation, "evaluation": evaluated.evaluation,
+               "train_seconds": trained.train_seconds if not refit_seconds else evaluated.trained.train_seconds,
+               "evaluation_seconds": evaluated.evaluation_seconds, "refit_seconds": refit_seconds,
+               "refit": bool(config.refit and evaluated.evaluation is not None),
+               "device": trained.device, "best_epoch": trained.best_epoch, "stopped_by": stopped_by,
+               "time_budget_s": config.time_budget_s, "n_train_events": int(len(evaluated.train_events)),
                "n_events": int(len(events)), "backend": backend_name(),
                "replicas": int(strategy.num_replicas_in_sync) if strategy is not None else 1}
+    if progress:
+        progress(Progress(phase="finishing", detail="writing the run folder", epoch=len(trained.history),
+                          epochs=config.epochs, best_epoch=trained.best_epoch, stopped_by=stopped_by,
+                          history=list(trained.history)))
     write_run(path, trained=trained, dataset=dataset, config=config, events=events, metrics=metrics, key=key)
     run = load_run(path)
     if progress:
-        progress(Progress(phase="done", epoch=trained.best_epoch, epochs=config.epochs, history=trained.history,
+        progress(Progress(phase="done", epoch=len(trained.history), epochs=config.epochs, history=trained.history,
                           loss=trained.history[-1]["loss"] if trained.history else None,
-                          best_val_ndcg=trained.validation.get("ndcg@10"), elapsed_s=trained.train_seconds))
+                          best_val_ndcg=trained.validation.get("ndcg@10"), best_epoch=trained.best_epoch,
+                          stopped_by=stopped_by, elapsed_s=evaluated.trained.train_seconds))
     return run

@@ -65,3 +65,60 @@ def test_cli_runs_clean_removes_day_old_leftovers_only(tmp_path, capsys):
     assert not old.exists() and recent.exists()
     out = capsys.readouterr()
     assert "removed 1 leftover folder" in out.err and out.out.strip().endswith("[]")
+
+
+def test_a_process_job_trains_in_its_own_process_beside_keras_clear_session(tmp_path):
+    """The app's isolation: the job trains in a child process, so Streamlit's `keras.backend.clear_session()`
+    after every script run (here: called in a loop while the job runs) cannot touch it."""
+    import os
+
+    import keras
+
+    dataset = planted_dataset()
+    registry = JobRegistry(RunStore(tmp_path), isolation="process")
+    job = registry.submit(dataset, TrainConfig(**{**TINY, "epochs": 2}))
+    while job.active:
+        keras.backend.clear_session(free_memory=False)  # what Streamlit does after each rerun
+        job.wait(timeout=0.05)
+    assert job.status == "done", (job.error, job.traceback)
+    assert job.process is not None and job.process.pid != os.getpid()
+    assert job.progress.phase == "done" and job.progress.best_epoch >= 1
+    from recsys.store import load_run
+
+    run = load_run(job.run_path)
+    assert run.metrics["evaluation"]["baselines"]["ease"]["NDCG@10"] >= 0  # the run carries its test report
+
+
+def test_a_failing_process_job_keeps_one_sentence_and_its_traceback(tmp_path):
+    dataset = planted_dataset()
+    registry = JobRegistry(RunStore(tmp_path), isolation="process")
+    job = registry.submit(dataset, TrainConfig(**{**TINY, "epochs": 1, "min_rating": 5.0}))  # every rating is 4
+    assert job.wait(timeout=600) and job.status == "failed"
+    assert job.error == "ValueError: no training events left: lower min_rating or check the data"
+    assert "Traceback (most recent call last)" in job.traceback and "apply_rating_threshold" not in job.error
+
+
+def test_stop_keeps_the_best_epoch_so_far_and_stores_the_run(tmp_path):
+    dataset = planted_dataset()
+    registry = JobRegistry(RunStore(tmp_path))
+    job = registry.submit(dataset, TrainConfig(**{**TINY, "epochs": 200, "patience": 200}))
+    while job.active and not (job.progress is not None and len(job.progress.history) >= 2):
+        job.wait(timeout=0.05)
+    job.stop()
+    assert job.wait(timeout=600) and job.status == "done", job.error
+    from recsys.store import load_run
+
+    run = load_run(job.run_path)
+    assert run.metrics["stopped_by"] == "user"
+    assert 2 <= run.metrics["validation"]["epochs_run"] < 200
+    assert 1 <= run.metrics["best_epoch"] <= run.metrics["validation"]["epochs_run"]
+    assert run.metrics["evaluation"]["model"]["NDCG@10"] >= 0
+
+
+def test_a_time_budget_ends_training_at_the_best_epoch_within_it(tmp_path):
+    from recsys.training import train_run
+
+    run = train_run(planted_dataset(), TrainConfig(**{**TINY, "epochs": 500, "patience": 500, "time_budget_s": 4.0}),
+                    run_dir=tmp_path / "run")
+    assert run.metrics["stopped_by"] == "time budget" and run.metrics["time_budget_s"] == 4.0
+    assert run.metrics["validation"]["epochs_run"] < 500 and run.metrics["best_epoch"] >= 1
