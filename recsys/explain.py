@@ -115,6 +115,21 @@ class Explanation:
         out.append(markdown_escape(text[pos:]))
         return "".join(out)
 
+    def summary(self) -> list[str]:
+        """Plain-text lines: how the score splits, and the methods behind each part."""
+        return [
+            f"score {self.score:.3f} = {self.alpha:.2f} × CF {self.cf_score:.3f} + {1 - self.alpha:.2f} × content "
+            f"{self.content_score:.3f}",
+            f"CF {self.cf_score:.3f} = history items {float(self.history['cf_contribution'].sum()):.3f} + "
+            f"residual {self.cf_residual:.3f} + item bias {self.cf_bias:.3f} — {self.cf_method}",
+            f"content {self.content_score:.3f} = history items {float(self.history['content_contribution'].sum()):.3f} "
+            f"+ interaction {self.content_interaction:.3f} + empty-history score {self.content_empty:.3f} — "
+            f"{self.content_method}",
+            f"words: the CNN's max-pool winners, {float(self.words['weight'].sum()) if len(self.words) else 0.0:.3f} "
+            f"of the content score (+ text bias {self.text_bias:.3f})",
+            *self.notes,
+        ]
+
     def to_dict(self) -> dict:
         """JSON-ready: score, cf_score, content_score, history [{item_id, title, cf_contribution,
         content_contribution, …}], words [{text, weight, …}] and the terms that make the sums exact."""

@@ -367,7 +367,8 @@ def segment_display_table(report: dict) -> pd.DataFrame:
     rows = pd.DataFrame(report.get("rows", []))
     if rows.empty:
         return rows
-    names = {"all": "all users", "activity": "training events", "popularity": "test item", "text": "test item"}
+    names = {"all": "all users", "activity": "training events", "popularity": "test item popularity",
+             "text": "test item text"}
     out = pd.DataFrame({
         "segmentation": rows["segmentation"].map(lambda s: names.get(s, s)),
         "segment": rows["segment"], "method": rows["method"], "users": rows["n_users"],
@@ -402,6 +403,14 @@ def run_alpha_by_segment(run) -> dict | None:
     return seg.get("alpha_by_segment") or None
 
 
+def user_segment(run, user: int) -> str:
+    """The user's activity segment label at serving time: from their number of events in the run."""
+    seg = ((run.metrics or {}).get("segments") or {}).get("definitions", {}).get("activity", {})
+    bounds = tuple(seg.get("bounds", ACTIVITY_BOUNDS))
+    count = int(np.count_nonzero(run.events["user"].to_numpy() == int(user)))
+    return str(activity_segment([count], bounds)[0])
+
+
 def user_alpha(run, user: int, *, default: float | None = None) -> float:
     """The α of the user's activity segment ("α by segment"), else `default` (the run's α).
 
@@ -411,10 +420,20 @@ def user_alpha(run, user: int, *, default: float | None = None) -> float:
     table = run_alpha_by_segment(run)
     if not table:
         return default
-    seg = (run.metrics.get("segments") or {}).get("definitions", {}).get("activity", {})
+    return float(table.get(user_segment(run, user), default))
+
+
+def users_alpha(run, users, *, default: float | None = None) -> np.ndarray:
+    """float `[len(users)]`: each user's "α by segment" (the run's α where the run has none)."""
+    default = run.default_alpha if default is None else float(default)
+    users = np.asarray(users, np.int64)
+    table = run_alpha_by_segment(run)
+    if not table:
+        return np.full(len(users), default)
+    seg = ((run.metrics or {}).get("segments") or {}).get("definitions", {}).get("activity", {})
     bounds = tuple(seg.get("bounds", ACTIVITY_BOUNDS))
-    count = int(np.count_nonzero(run.events["user"].to_numpy() == int(user)))
-    return float(table.get(str(activity_segment([count], bounds)[0]), default))
+    counts = np.bincount(run.events["user"].to_numpy(np.int64), minlength=run.n_users)[users]
+    return np.array([table.get(str(label), default) for label in activity_segment(counts, bounds)], np.float64)
 
 
 def validation_vectors(model, train_events, *, n_users: int, seq_len: int):

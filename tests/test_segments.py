@@ -83,8 +83,13 @@ def test_user_alpha_applies_the_segment_alpha_at_serving_time():
     run = SimpleNamespace(default_alpha=0.5, events=events, metrics={"segments": {
         "alpha_by_segment": {"< 5": 0.9, "5–20": 0.2}, "definitions": {"activity": {"bounds": [5, 20]}}}})
     assert [user_alpha(run, u) for u in (0, 1, 2)] == [0.9, 0.2, 0.5]  # no α for "> 20": the run's α
+    from recsys.segments import user_segment, users_alpha
+
+    run.n_users = 3
+    assert [user_segment(run, u) for u in (0, 1, 2)] == ["< 5", "5–20", "> 20"]
+    assert list(users_alpha(run, [2, 0, 1])) == [0.5, 0.9, 0.2]
     run.metrics = {}
-    assert user_alpha(run, 0) == 0.5
+    assert user_alpha(run, 0) == 0.5 and list(users_alpha(run, [0, 1])) == [0.5, 0.5]
 
 
 @pytest.fixture(scope="module")
