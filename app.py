@@ -29,5 +29,7 @@ pages = [
 page = st.navigation(pages)
 ensure_demo()
 sync_finished_training()
-status_line()
+status = st.sidebar.empty()
+status_line(status)
 page.run()
+status_line(status)  # the page may have made a run active (Train, run table): the sidebar says so at once

@@ -1,48 +1,46 @@
-"""Evaluate page: the model against popularity, item-kNN and EASE on a temporal split, and the α sweep."""
+"""Evaluate page: the active run's test report — the model against popularity, item-kNN and EASE on its
+temporal split, and the α sweep. A run carries this report from training, so nothing is trained here."""
 
 import pandas as pd
 import streamlit as st
 
 from recsys import plots
 from recsys.evaluate import metrics_table
-from ui.jobs import job_registry, show_job
-from ui.session import datasets, md_escape, require_active_run
+from ui.session import md_escape, require_active_run
 
 st.title("Evaluate")
-run = require_active_run("train one on the Train page. Evaluation uses its settings.")
+run = require_active_run("train one on the Train page. Its test report is computed while it trains.")
 
-dataset = next((d for d in datasets().values() if d.fingerprint() == run.fingerprint.get("fingerprint")), None)
-if dataset is None:
-    st.warning("The active run's dataset is not loaded in this session: load it on the Data page to evaluate.")
+result = run.metrics.get("evaluation")
+if not result:
+    reason = ("it was trained before runs carried their test report" if "evaluation" not in run.metrics else
+              "no user in its data has 3 or more distinct items, so there is no test split")
+    st.info(f"Run {run.run_id[:10]} has no test report: {reason}.")
+    st.markdown("Train it again on the **Train** page (same settings): the new run is evaluated while it trains, "
+                "and this page shows its report at once.")
+    st.page_link("pages/train.py", label="Go to Train")
     st.stop()
 
-config = run.train_config()
+k = int(result.get("k", 10))
+split = result.get("split", {})
 st.markdown(
     "Protocol: temporal leave-last-out. For every user the last new item is the test target and the one before "
     "it the validation target; every item is ranked (full ranking) with the user's earlier items excluded. "
-    "The model is trained again on the training part with the active run's settings, so this takes as long as "
-    "training; results are cached."
+    "The run was trained on the training part, stopped early and had its α chosen on validation; the baselines "
+    "were tuned on validation and refitted on the history before each test event."
 )
-st.text(f"Run {run.run_id[:10]} settings: dim {config.dim}, LSTM {config.lstm_units}, CNN {config.cnn_filters}×"
-        f"{config.kernel_size}, seq {config.seq_len}, epochs {config.epochs}, batch {config.batch_size}")
+config = run.train_config()
+st.text(f"Run {run.run_id[:10]}: {split.get('n_test_users', '?'):,} test users, {split.get('n_items', '?'):,} items, "
+        f"{split.get('n_train_events', '?'):,} training events. Settings: dim {config.dim}, LSTM {config.lstm_units}, "
+        f"CNN {config.cnn_filters}×{config.kernel_size}, seq {config.seq_len}, epochs {config.epochs}, "
+        f"batch {config.batch_size}")
+validation = result.get("validation", {})
+if validation.get("stopped_by"):
+    st.caption(f"Training ran {validation.get('epochs_run', '?')} epochs and kept epoch {validation.get('best_epoch')} "
+               f"(ended by {md_escape(validation['stopped_by'])}).")
+if run.metrics.get("refit"):
+    st.caption("The served model was refitted on every event after this evaluation; the report is the first fit's.")
 
-if st.button("Run evaluation", key="evaluate", type="primary"):
-    job = job_registry().submit_evaluation(dataset, config, k=10)
-    st.session_state["eval_job"] = job.key
-
-previous = job_registry().get(st.session_state.get("eval_job") or "")
-if previous is not None and (previous.config != config or previous.dataset_name != dataset.name):
-    st.session_state.pop("eval_job")  # that evaluation belongs to another run: do not show it for this one
-job = show_job("eval_job", cancel_key="cancel_eval")
-if job is None or job.status != "done" or not job.result:
-    if job is not None and job.status == "failed":
-        st.error(md_escape(f"Evaluation failed: {job.error}"))
-    elif job is not None and job.status == "cancelled":
-        st.warning("Evaluation was cancelled.")
-    st.stop()
-
-result = job.result
-k = int(result.get("k", 10))
 table = metrics_table(result, k=k)
 st.subheader("Test metrics")
 st.dataframe(table, hide_index=True, key="metrics_table",
@@ -51,11 +49,11 @@ st.dataframe(table, hide_index=True, key="metrics_table",
 bars = table.drop(columns=["n_users"]).rename(columns={"method": "model"})
 st.plotly_chart(plots.metrics_bar(bars), key="metrics_bar")
 
-st.subheader("α sweep (test)")
+st.subheader("α sweep (test split)")
 sweep = pd.DataFrame(result["alpha_sweep"])[["alpha", f"NDCG@{k}", f"coverage@{k}"]]
 best = float(result["alpha"])
-st.plotly_chart(plots.alpha_sweep_chart(sweep, best), key="alpha_sweep")
-st.caption(f"Best α on validation: {best:.2f} (marked). α = 1 is the CF part alone, α = 0 the content/sequence "
+st.plotly_chart(plots.alpha_sweep_chart(sweep, best, split="test"), key="alpha_sweep")
+st.caption(f"α chosen on validation: {best:.2f} (marked). α = 1 is the CF part alone, α = 0 the content/sequence "
            "part alone.")
 if st.button(f"Apply best α ({best:.2f})", key="apply_alpha"):
     st.session_state["serving_alpha"] = best

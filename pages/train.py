@@ -36,29 +36,61 @@ SETTINGS = (  # key, label, default, min, step, help
     ("seed", "Seed", defaults.seed, 0, 1, "Seeds every random step: the same seed gives the same run."),
 )
 
+scope = dataset.fingerprint()  # settings are kept per dataset: they never silently carry over to another
+
+
+def persisted(widget, key: str, default, **kwargs):
+    """Draws `widget` with its value kept for this dataset across page switches."""
+    keep_widget(key, default, scope=scope)
+    value = widget(key=key, **kwargs)
+    remember_widget(key, scope=scope)
+    return value
+
+
 with st.container(border=True):
     st.markdown("**Blend weight α** (share of the collaborative part; the rest is the content/sequence part)")
     left, right = st.columns([3, 1])
-    keep_widget("alpha_auto", True)
-    auto = right.checkbox("auto (best on validation)", key="alpha_auto")
-    remember_widget("alpha_auto")
-    keep_widget("alpha", 0.5)
-    alpha = left.slider("α", 0.0, 1.0, step=0.05, key="alpha", disabled=auto)
-    remember_widget("alpha")
+    auto = persisted(right.checkbox, "alpha_auto", True, label="auto (best on validation)")
+    alpha = persisted(left.slider, "alpha", 0.5, label="α", min_value=0.0, max_value=1.0, step=0.05, disabled=auto)
     cols = st.columns(4)
     values = {}
     for i, (key, label, default, minimum, step, help_text) in enumerate(SETTINGS):
-        keep_widget(key, int(default))
-        values[key] = cols[i % 4].number_input(label, min_value=minimum, step=step, key=key, help=help_text)
-        remember_widget(key)
-    keep_widget("lr", float(defaults.lr))
-    values["lr"] = cols[0].number_input("Learning rate", min_value=1e-5, max_value=1.0, step=1e-4, format="%.4f",
-                                        key="lr")
-    remember_widget("lr")
+        values[key] = persisted(cols[i % 4].number_input, key, int(default), label=label, min_value=minimum,
+                                step=step, help=help_text)
+    values["lr"] = persisted(cols[0].number_input, "lr", float(defaults.lr), label="Learning rate", min_value=1e-5,
+                             max_value=1.0, step=1e-4, format="%.4f")
+    budget_min = persisted(cols[1].number_input, "time_budget_min", 0.0, label="Time budget (minutes)",
+                           min_value=0.0, step=1.0, format="%.1f",
+                           help="0 = none. Training stops at the best epoch reached within the budget.")
+    refit = persisted(cols[2].checkbox, "refit", False, label="Refit on all events",
+                      help="After the test evaluation, train again on every event for the best epoch count and "
+                           "serve that model (for export). Takes about as long again.")
+
+with st.container(border=True):
+    st.markdown("**Ratings**")
+    if dataset.has_ratings:
+        ratings = dataset.events["rating"]
+        use_min = persisted(st.checkbox, "use_min_rating", False,
+                            label="Drop low ratings before training",
+                            help="Off: every event counts as a positive, a 1-star rating too (as the CLI without "
+                                 "--min-rating).")
+        min_rating = persisted(st.number_input, "min_rating", float(max(ratings.min(), min(4.0, ratings.max()))),
+                               label="Minimum rating kept", min_value=float(ratings.min()),
+                               max_value=float(ratings.max()), step=0.5, disabled=not use_min)
+        kept = float((ratings >= min_rating).mean()) if use_min else 1.0
+        st.caption(f"Ratings {ratings.min():g}–{ratings.max():g} (median {ratings.median():g}). "
+                   + (f"{kept:.0%} of the events are kept." if use_min else
+                      "Every rated event counts as a positive."))
+        weights = persisted(st.checkbox, "rating_weights", False, label="Weight training targets by their rating")
+    else:
+        use_min, min_rating, weights = False, None, False
+        st.caption("This dataset has no rating column: every event counts as a positive.")
 
 try:
     config = TrainConfig(alpha=None if auto else float(alpha), **{k: int(v) for k, v in values.items() if k != "lr"},
-                         lr=float(values["lr"]))
+                         lr=float(values["lr"]), min_rating=float(min_rating) if use_min else None,
+                         rating_weights=bool(weights), time_budget_s=float(budget_min) * 60 or None,
+                         refit=bool(refit))
 except ValueError as error:
     st.error(md_escape(str(error)))
     config = None
@@ -74,14 +106,9 @@ if st.button("Train", key="train", type="primary", disabled=config is None):
         st.toast("Training started; it keeps running while you visit other pages.")
 
 job = show_job("train_job", cancel_key="cancel")
-if job is not None:
-    if job.status == "failed":
-        st.error(md_escape(f"Training failed: {job.error}"))
-    elif job.status == "cancelled":
-        st.warning("Training was cancelled; nothing was stored.")
-    elif job.status == "done":
-        sync_finished_training()
-        st.success(f"Training finished: run {job.key[:10]} is the active run.")
+if job is not None and job.status == "done":
+    sync_finished_training()
+    st.success(f"Training finished: run {job.key[:10]} is the active run.")
 
 # ------------------------------------------------------------------ run history
 st.subheader("Runs")

@@ -52,6 +52,11 @@ def _add_model(p):
     g.add_argument("--min-rating", type=float, default=None,
                    help="drop events with a rating below this before training (explicit ratings)")
     g.add_argument("--rating-weights", action="store_true", help="weight training targets by their rating")
+    g.add_argument("--time-budget", type=float, default=None, metavar="SECONDS",
+                   help="stop training at the best epoch reached within this many seconds (default: no budget)")
+    g.add_argument("--refit", action="store_true",
+                   help="after the test evaluation, train again on every event for the best epoch count and store "
+                        "that model (for export; about twice the time)")
 
 
 def _config(args):
@@ -61,7 +66,7 @@ def _config(args):
         return TrainConfig(alpha=args.alpha, dim=args.dim, lstm_units=args.lstm_units, cnn_filters=args.cnn_filters,
                            kernel_size=args.kernel_size, seq_len=args.seq_len, epochs=args.epochs,
                            batch_size=args.batch_size, lr=args.lr, seed=args.seed, min_rating=args.min_rating,
-                           rating_weights=args.rating_weights)
+                           rating_weights=args.rating_weights, time_budget_s=args.time_budget, refit=args.refit)
     except ValueError as e:
         raise UsageError(str(e)) from e
 
@@ -155,28 +160,63 @@ def _load(args):
 
 
 class ProgressBar:
-    """A one-line text progress bar on stderr (epoch, step, loss, validation NDCG@10, ETA)."""
+    """Training progress on stderr: one updating line on a terminal, plain lines otherwise.
 
-    def __init__(self, enabled=True, stream=None):
+    On a TTY the line is redrawn in place (carriage return) at most 5 times a second. In a log or a
+    pipe (no TTY) a line is printed when the phase or its detail changes and once per epoch, so logs
+    stay short and readable.
+    """
+
+    def __init__(self, enabled=True, stream=None, *, tty: bool | None = None):
         self.enabled, self.stream, self.last = enabled, stream or sys.stderr, 0.0
+        if tty is None:
+            isatty = getattr(self.stream, "isatty", None)
+            tty = bool(isatty()) if callable(isatty) else False
+        self.tty = tty
+        self.last_key = None
+        self.line_open = False
+
+    def close(self) -> None:
+        """Ends an open terminal line (after training, before the command prints its result)."""
+        if self.enabled and self.tty and self.line_open:
+            self.stream.write("\n")
+            self.stream.flush()
+        self.line_open = False
+
+    def _describe(self, p) -> str:
+        loss = f"{p.loss:.3f}" if p.loss is not None else "-"
+        val = f"{p.best_val_ndcg:.4f}" if p.best_val_ndcg is not None else "-"
+        if p.phase == "done":
+            best = f" (best {p.best_epoch})" if p.best_epoch else ""
+            ended = f", ended by {p.stopped_by}" if p.stopped_by else ""
+            return f"done: {len(p.history) or p.epoch} epochs{best}{ended}, best val NDCG@10 {val}"
+        if p.phase in ("preparing", "evaluating", "finishing"):
+            return f"{p.phase}: {p.detail}" if p.detail else p.phase
+        eta = f"{p.eta_s:4.0f}s" if p.eta_s is not None else "   ?"
+        return (f"{p.phase:<10} epoch {p.epoch}/{p.epochs} step {p.step}/{p.steps} loss {loss} "
+                f"best val NDCG@10 {val} ETA {eta}")
 
     def __call__(self, p):
         if not self.enabled:
             return
-        now = time.monotonic()
-        if p.phase == "training" and now - self.last < 0.2 and p.step != p.steps:
-            return
-        self.last = now
-        width = 24
-        filled = int(width * p.fraction)
-        eta = f"{p.eta_s:4.0f}s" if p.eta_s is not None else "  ?s"
-        loss = f"{p.loss:.3f}" if p.loss is not None else "-"
-        val = f"{p.best_val_ndcg:.4f}" if p.best_val_ndcg is not None else "-"
-        line = (f"\r[{'#' * filled}{'.' * (width - filled)}] {p.phase:<10} epoch {p.epoch}/{p.epochs} "
-                f"step {p.step}/{p.steps} loss {loss} best val NDCG@10 {val} ETA {eta}")
-        self.stream.write(line)
-        if p.phase == "done":
-            self.stream.write("\n")
+        if self.tty:
+            now = time.monotonic()
+            if p.phase == "training" and now - self.last < 0.2 and p.step != p.steps:
+                return
+            self.last = now
+            width = 24
+            filled = int(width * p.fraction)
+            line = f"[{'#' * filled}{'.' * (width - filled)}] {self._describe(p)}"
+            self.stream.write("\r" + line[:150].ljust(150))
+            self.line_open = p.phase != "done"
+            if p.phase == "done":
+                self.stream.write("\n")
+        else:
+            key = (p.phase, p.detail, p.epoch if p.phase != "training" or p.step == p.steps else None)
+            if p.phase == "training" and p.step != p.steps or key == self.last_key:
+                return
+            self.last_key = key
+            self.stream.write(self._describe(p) + "\n")
         self.stream.flush()
 
 
@@ -252,7 +292,7 @@ def _train_from_shards(args, config):
 
     bar = ProgressBar(enabled=not args.quiet)
     run = train_sharded(args.shards, config, run_dir=args.run_dir, progress=bar, strategy=strategy, is_chief=is_chief)
-    bar.stream.write("\n") if not args.quiet else None
+    bar.close()
     v = run.metrics.get("validation", {})
     print(json.dumps({"run_dir": str(run.path), "run_id": run.run_id, "best_alpha": v.get("best_alpha"),
                       "val_ndcg@10": v.get("ndcg@10"), "train_seconds": run.metrics.get("train_seconds")}))
@@ -285,7 +325,7 @@ def cmd_train(args):
             raise SystemExit(1) from e
     else:
         run = train_run(ds, config, run_dir=args.run_dir, progress=bar, strategy=strategy, is_chief=is_chief)
-    bar.stream.write("\n") if not args.quiet else None
+    bar.close()
     if run is None:  # a non-chief worker of a cluster: the chief wrote the run
         print(json.dumps({"run_dir": None, "chief": False}))
         return
@@ -332,8 +372,7 @@ def cmd_evaluate(args):
 
     bar = ProgressBar(enabled=not args.quiet)
     result = evaluate_dataset(ds, config, k=args.k, progress=bar, baselines=not args.no_baselines)
-    if not args.quiet:
-        sys.stderr.write("\n")
+    bar.close()
     result["dataset"] = {"name": ds.name, "fingerprint": ds.fingerprint()}
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2, default=str))

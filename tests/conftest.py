@@ -88,7 +88,8 @@ def _log_tail(path: Path, n_chars: int = 3000) -> str:
 
 @contextlib.contextmanager
 def running_streamlit(
-    app: Path, *, log_path: Path, env: Mapping[str, str] | None = None, timeout_s: float = SERVER_START_TIMEOUT_S
+    app: Path, *, log_path: Path, env: Mapping[str, str] | None = None, timeout_s: float = SERVER_START_TIMEOUT_S,
+    as_a_person_starts_it: bool = False, cwd: Path | None = None,
 ) -> Iterator[str]:
     """Runs `streamlit run app` on a free port until the block exits; yields the base URL.
 
@@ -100,6 +101,9 @@ def running_streamlit(
         log_path: Where stdout and stderr go.
         env: Extra environment variables for the server (e.g. a private runs folder).
         timeout_s: How long to wait for `/_stcore/health` to answer "ok".
+        as_a_person_starts_it: keep Streamlit's defaults (its file watcher included) instead of
+            `--server.fileWatcherType none`; only the port, address and headless mode are set.
+        cwd: the folder the server starts in (default: the app's folder).
     """
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
@@ -108,13 +112,13 @@ def running_streamlit(
         "--server.headless", "true",
         "--server.port", str(port),
         "--server.address", "127.0.0.1",
-        "--server.fileWatcherType", "none",
-        "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
+    if not as_a_person_starts_it:
+        command += ["--server.fileWatcherType", "none", "--browser.gatherUsageStats", "false"]
     server_env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
     with open(log_path, "wb") as log:
         process = subprocess.Popen(
-            command, cwd=app.parent, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=server_env
+            command, cwd=cwd or app.parent, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=server_env
         )
         try:
             deadline = time.monotonic() + timeout_s

@@ -171,11 +171,9 @@ def test_every_page_on_demo_data(fresh_app, monkeypatch, tmp_path):
     at.run()
     assert not any(b.key == "compute_umap" for b in at.button) and len(calls) == 1  # served from the cache
 
-    at.switch_page("pages/evaluate.py").run()
+    at.switch_page("pages/evaluate.py").run()  # the run carries its test report: nothing trains here
     _ok(at, "evaluate page")
-    at.button(key="evaluate").click().run()
-    _poll(at, lambda a: any(b.key == "apply_alpha" for b in a.button), "evaluation")
-    _ok(at, "evaluated")
+    assert any(b.key == "apply_alpha" for b in at.button)
     methods = list(_table(at, "method")["method"])
     assert {"popularity", "item_knn", "ease"} <= set(methods)
     at.button(key="apply_alpha").click().run()

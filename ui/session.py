@@ -11,23 +11,16 @@ Keys: `datasets` (name -> Dataset), `active_dataset` (name), `active_run` (run f
 
 from __future__ import annotations
 
-import re
-
 import streamlit as st
 
 from ui.jobs import job_registry, load_run_cached
 from ui.state import get_state
+from ui.text import md_escape
 
 __all__ = ["DEMO_NAME", "active_dataset", "active_run", "add_dataset", "datasets", "ensure_demo", "md_escape",
            "set_active_dataset", "set_active_run", "status_line", "sync_finished_training"]
 
 DEMO_NAME = "demo"
-_PUNCT = re.compile(r"([!-/:-@\[-`{-~])")
-
-
-def md_escape(text: str) -> str:
-    """Backslash-escapes every ASCII punctuation mark, so user text inside Markdown shows literally."""
-    return _PUNCT.sub(r"\\\1", str(text))
 
 
 def datasets() -> dict:
@@ -110,16 +103,21 @@ def sync_finished_training() -> None:
         set_active_run(job.run_path)
 
 
-def status_line() -> None:
-    """Sidebar status: the active dataset and run, as plain text (names are user text)."""
+def status_line(placeholder=None) -> None:
+    """Sidebar status: the active dataset and run, as plain text (names are user text).
+
+    app.py draws it before the page and again, into the same `placeholder` (an `st.sidebar.empty()`),
+    after the page ran, so a run the page just made active shows at once.
+    """
     run = active_run()
     name = st.session_state.get("active_dataset", "–")
     run_text = f"{run.run_id[:10]} (α={serving_alpha():.2f})" if run is not None else "none yet"
-    st.sidebar.text(f"Dataset: {name}\nRun: {run_text}")
+    lines = [f"Dataset: {name}", f"Run: {run_text}"]
     key = st.session_state.get("train_job")
     job = job_registry().get(key) if key else None
     if job is not None and job.active:
-        st.sidebar.text(f"Training: {job.progress.fraction:.0%}" if job.progress else "Training: starting")
+        lines.append(f"Training: {job.progress.fraction:.0%}" if job.progress else "Training: starting")
+    (placeholder or st.sidebar).text("\n".join(lines))
 
 
 def require_active_run(hint: str = "train one on the Train page (or pick one from its run history)."):

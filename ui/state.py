@@ -41,19 +41,24 @@ def set_default(key: str, value) -> None:
 _SHADOW = "_kept:"
 
 
-def keep_widget(key: str, default) -> None:
+def _shadow(key: str, scope: str | None) -> str:
+    return f"{_SHADOW}{scope}:{key}" if scope else _SHADOW + key
+
+
+def keep_widget(key: str, default, *, scope: str | None = None) -> None:
     """Seeds a widget's state from its last value in this session (or `default`) before it is drawn.
 
     Streamlit forgets a page's widget values when the user visits another page; call this before the
     widget (with the same `key=` and no `value=`) and `remember_widget(key)` after it, so settings
-    survive page switches.
+    survive page switches. With a `scope` (e.g. the dataset's fingerprint) values are kept per scope,
+    so settings chosen for one dataset do not silently carry over to another.
     """
     if key not in st.session_state:
-        st.session_state[key] = st.session_state.get(_SHADOW + key, default)
+        st.session_state[key] = st.session_state.get(_shadow(key, scope), default)
 
 
-def remember_widget(key: str):
+def remember_widget(key: str, *, scope: str | None = None):
     """Stores the widget's current value under a shadow key that outlives the page; returns the value."""
     value = st.session_state.get(key)
-    st.session_state[_SHADOW + key] = value
+    st.session_state[_shadow(key, scope)] = value
     return value
