@@ -8,7 +8,7 @@ from pathlib import Path
 
 import streamlit as st
 
-from ui.data_io import apply_server_settings
+from ui.data_io import apply_server_settings, upload_limit_style
 from ui.session import ensure_demo, status_line, sync_finished_training
 
 APP_DIR = Path(__file__).resolve().parent
@@ -16,6 +16,7 @@ APP_DIR = Path(__file__).resolve().parent
 st.set_page_config(page_title="Recsys Studio", page_icon=str(APP_DIR / "assets" / "icon.png"), layout="wide")
 # .streamlit/config.toml is only read from the folder `streamlit run` starts in: set what must hold anywhere.
 apply_server_settings()
+st.html(upload_limit_style())  # every drop zone states the real limit (Streamlit's own text rounds it)
 
 pages = [
     st.Page("pages/home.py", title="Home", icon=":material/home:", default=True),

@@ -4,7 +4,7 @@ import streamlit as st
 
 from recsys.data import NO_ITEM_TEXT_WARNING, SUPPORTED_FORMATS_HELP, DataError
 from ui.data_io import AUTO, ROLES, UPLOAD_LIMIT_MIB, detect_columns, dropped_table, load_upload, overview_figures, \
-    report_summary, upload_digest, upload_limit_style
+    report_summary, upload_digest
 from ui.session import DEMO_NAME, active_dataset, add_dataset, datasets, ensure_demo, md_escape, set_active_dataset
 
 st.title("Data")
@@ -35,7 +35,6 @@ def _forget_load_error():
 
 with st.expander("Upload your own data", expanded=st.session_state["active_dataset"] == DEMO_NAME):
     st.caption(SUPPORTED_FORMATS_HELP)
-    st.html(upload_limit_style())
     interactions = st.file_uploader("Interactions file", key="interactions", max_upload_size=UPLOAD_LIMIT_MIB,
                                     on_change=_forget_load_error,
                                     help="One row per event: user, item, optional rating and time.")

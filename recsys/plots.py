@@ -366,6 +366,9 @@ HISTORY_DISPLAY_NAMES = {
     "val_ndcg@10_content": "NDCG@10 content part only (validation)",
 }
 """Legend names of the `Progress.history` keys; other keys are shown as written."""
+_HISTORY_COLOURS = {"training loss": "#1f2f5c", "validation loss": "#8c8c8c",
+                    "NDCG@10 hybrid (validation)": "#d62728", "NDCG@10 CF part only (validation)": "#1f77b4",
+                    "NDCG@10 content part only (validation)": "#2ca02c"}
 _TIME_KEYS = ("seconds", "elapsed", "elapsed_s", "time", "time_s")
 
 
@@ -438,6 +441,8 @@ def training_curves(history: Sequence[Mapping], *, metrics: Sequence[str] | None
         category_orders={"panel": panels},
         hover_data={"elapsed": True, "panel": False, "series": True},
         labels={"epoch": "Epoch", "value": "Value", "series": "Series", "panel": "", "elapsed": "Time since start"},
+        color_discrete_map=_HISTORY_COLOURS,
+        facet_row_spacing=0.12,
         title=title,
     )
     fig.update_yaxes(matches=None, title_text="")
