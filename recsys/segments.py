@@ -8,7 +8,8 @@ Segments (each test user is in exactly one segment of each segmentation):
   * text: whether the test item has text (at least one token in its description).
 
 Every metric (NDCG@k, HR@k; the rank/tie/exclusion rules of `recsys.metrics`) gets a 95% percentile
-bootstrap interval over the segment's users (`n_boot` resamples, seeded). The model is compared with
+bootstrap interval over the segment's users (`n_boot` resamples, seeded; fewer, at least 200, when
+users × methods would make 1000 slow — the report's `n_boot` says how many). The model is compared with
 the best baseline of the segment (highest NDCG@k) on the *same* resamples: `model_wins_share` is the
 share of resamples in which the model's mean is higher (a paired bootstrap).
 
@@ -123,11 +124,27 @@ def head_items(item_events: np.ndarray, *, head_share: float = HEAD_SHARE) -> np
     return head
 
 
-def bootstrap_means(values: dict, *, n_boot: int, rng) -> dict:
-    """{name: [n_boot] resampled means}, every name on the same resamples of the users (paired)."""
-    n = len(next(iter(values.values())))
-    idx = rng.integers(0, n, size=(n_boot, n))
-    return {name: np.asarray(v, np.float64)[idx].mean(axis=1) for name, v in values.items()}
+def bootstrap_means(values: dict, *, n_boot: int, rng, max_elements: int = 20_000_000) -> dict:
+    """{name: [n_boot] resampled means}, every name on the same resamples of the users (paired).
+
+    Resamples are drawn `max_elements // n` at a time, so memory stays bounded for big segments.
+    """
+    arrays = {name: np.asarray(v, np.float64) for name, v in values.items()}
+    n = len(next(iter(arrays.values())))
+    out = {name: np.empty(n_boot) for name in arrays}
+    step = max(1, int(max_elements // max(n, 1)))
+    for start in range(0, n_boot, step):
+        size = min(step, n_boot - start)
+        idx = rng.integers(0, n, size=(size, n))
+        for name, v in arrays.items():
+            out[name][start:start + size] = v[idx].mean(axis=1)
+    return out
+
+
+def bootstrap_size(n_users: int, n_methods: int, *, n_boot: int = 1000, budget: float = 5e8) -> int:
+    """`n_boot`, lowered (to at least 200) when n_users × n_methods × n_boot would exceed `budget` gathers."""
+    fit = int(budget // max(1, 8 * n_users * n_methods))  # each user is in 4 segments, 2 metrics each
+    return int(max(min(n_boot, 200), min(n_boot, fit)))
 
 
 def _interval(samples: np.ndarray, confidence: float) -> tuple[float, float]:
@@ -168,9 +185,9 @@ def segment_table(per_user: dict, segments: dict, *, k: int = 10, model: str = "
                                  **{f"{m}{suffix}": None for m in metrics for suffix in ("", " low", " high")}})
                 continue
             rng = np.random.default_rng([seed, s_index, g_index])
-            boot = {}
-            for metric in metrics:
-                boot[metric] = bootstrap_means({m: per_user[m][metric][members] for m in per_user}, n_boot=n_boot, rng=rng)
+            flat = bootstrap_means({(m, metric): per_user[m][metric][members] for m in per_user for metric in metrics},
+                                   n_boot=n_boot, rng=rng)
+            boot = {metric: {m: flat[(m, metric)] for m in per_user} for metric in metrics}
             for method in per_user:
                 row = {"segmentation": segmentation, "segment": label, "method": method, "n_users": int(len(members))}
                 for metric in metrics:
@@ -260,7 +277,8 @@ def fitted_baselines(X_train, X_test_hist, *, valid_users, valid_targets, n_item
 
 
 def segment_report(*, events, split, n_users: int, n_items: int, item_has_text, test_vectors, alpha: float,
-                   valid_vectors=None, baseline_params: dict | None = None, baselines: bool = True, k: int = 10,
+                   valid_vectors=None, baseline_params: dict | None = None, baseline_scorers: dict | None = None,
+                   baselines: bool = True, k: int = 10,
                    n_boot: int = 1000, seed: int = 0, bounds=ACTIVITY_BOUNDS, head_share: float = HEAD_SHARE) -> dict:
     """The per-segment evaluation of a trained model on a leave-last-out split (JSON-ready).
 
@@ -272,6 +290,9 @@ def segment_report(*, events, split, n_users: int, n_items: int, item_has_text, 
         valid_vectors: the same model's vectors with the LSTM reading the history before the validation
             item; needed for "α by segment" (omitted when None).
         baseline_params: the tuned baseline settings of `evaluate_baselines` (re-tuned when missing).
+        baseline_scorers: {name: score(users)} of baselines already fitted on the history before test
+            (`evaluate_baselines(..., scorers=...)` fills one); saves refitting them (EASE inverts an
+            items × items matrix).
 
     Returns:
         {"k", "n_boot", "seed", "confidence", "definitions", "rows", "comparisons", "alpha_sweep",
@@ -323,7 +344,10 @@ def segment_report(*, events, split, n_users: int, n_items: int, item_has_text, 
             ndcg[m] = per_alpha[alpha_index[float(a)]][f"NDCG@{k}"][m]
         per_user["model (α by segment)"] = {f"HR@{k}": hr, f"NDCG@{k}": ndcg}
 
-    if baselines:
+    if baselines and baseline_scorers:
+        per_user.update(per_user_metrics(dict(baseline_scorers), users=tu, targets=tt, exclude=X_test_hist,
+                                         n_items=n_items, k=k))
+    elif baselines:
         scorers = fitted_baselines(X_train, X_test_hist, valid_users=vu, valid_targets=vt, n_items=n_items, k=k,
                                    params=baseline_params)
         per_user.update(per_user_metrics(scorers, users=tu, targets=tt, exclude=X_test_hist, n_items=n_items, k=k))
@@ -333,6 +357,7 @@ def segment_report(*, events, split, n_users: int, n_items: int, item_has_text, 
         "popularity": np.where(head[tt], "head", "tail").astype(object),
         "text": np.where(has_text[tt], "has text", "no text").astype(object),
     }
+    n_boot = bootstrap_size(len(tu), len(per_user), n_boot=n_boot)
     rows, comparisons = segment_table(per_user, segments, k=k, n_boot=n_boot, seed=seed,
                                       orders={"activity": activity_labels(bounds)})
     return {
@@ -397,15 +422,20 @@ def comparison_display_table(report: dict) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- serving
+def run_segment_report(run) -> dict | None:
+    """The segment report stored with a run (its test evaluation's `segments`), or None."""
+    metrics = run.metrics or {}
+    return (metrics.get("evaluation") or {}).get("segments") or metrics.get("segments") or None
+
+
 def run_alpha_by_segment(run) -> dict | None:
     """The run's validated {activity label: α}, or None when the run has no segment report."""
-    seg = (run.metrics or {}).get("segments") or {}
-    return seg.get("alpha_by_segment") or None
+    return (run_segment_report(run) or {}).get("alpha_by_segment") or None
 
 
 def user_segment(run, user: int) -> str:
     """The user's activity segment label at serving time: from their number of events in the run."""
-    seg = ((run.metrics or {}).get("segments") or {}).get("definitions", {}).get("activity", {})
+    seg = (run_segment_report(run) or {}).get("definitions", {}).get("activity", {})
     bounds = tuple(seg.get("bounds", ACTIVITY_BOUNDS))
     count = int(np.count_nonzero(run.events["user"].to_numpy() == int(user)))
     return str(activity_segment([count], bounds)[0])
@@ -430,7 +460,7 @@ def users_alpha(run, users, *, default: float | None = None) -> np.ndarray:
     table = run_alpha_by_segment(run)
     if not table:
         return np.full(len(users), default)
-    seg = ((run.metrics or {}).get("segments") or {}).get("definitions", {}).get("activity", {})
+    seg = (run_segment_report(run) or {}).get("definitions", {}).get("activity", {})
     bounds = tuple(seg.get("bounds", ACTIVITY_BOUNDS))
     counts = np.bincount(run.events["user"].to_numpy(np.int64), minlength=run.n_users)[users]
     return np.array([table.get(str(label), default) for label in activity_segment(counts, bounds)], np.float64)
