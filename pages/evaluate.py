@@ -6,7 +6,7 @@ import streamlit as st
 
 from recsys import plots
 from recsys.evaluate import metrics_table
-from ui.session import md_escape, require_active_run
+from ui.session import datasets, md_escape, require_active_run
 
 st.title("Evaluate")
 run = require_active_run("train one on the Train page. Its test report is computed while it trains.")
@@ -18,6 +18,8 @@ if not result:
     st.info(f"Run {run.run_id[:10]} has no test report: {reason}.")
     st.markdown("Train it again on the **Train** page (same settings): the new run is evaluated while it trains, "
                 "and this page shows its report at once.")
+    if not any(d.fingerprint() == run.fingerprint.get("fingerprint") for d in datasets().values()):
+        st.warning("This run's dataset is not loaded in this session (an imported run?): load it on the Data page first.")
     st.page_link("pages/train.py", label="Go to Train")
     st.stop()
 
@@ -36,7 +38,8 @@ st.text(f"Run {run.run_id[:10]}: {split.get('n_test_users', '?'):,} test users, 
         f"batch {config.batch_size}")
 validation = result.get("validation", {})
 if validation.get("stopped_by"):
-    st.caption(f"Training ran {validation.get('epochs_run', '?')} epochs and kept epoch {validation.get('best_epoch')} "
+    ran = validation.get("epochs_run", "?")
+    st.caption(f"Training ran {ran} epoch{'' if ran == 1 else 's'} and kept epoch {validation.get('best_epoch')} "
                f"(ended by {md_escape(validation['stopped_by'])}).")
 if run.metrics.get("refit"):
     st.caption("The served model was refitted on every event after this evaluation; the report is the first fit's.")

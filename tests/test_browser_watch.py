@@ -22,7 +22,12 @@ def _open(page, label: str) -> None:
 
 
 def _shot(page, artifacts_dir, name: str) -> None:
+    """A screenshot of the whole page: Streamlit scrolls inside its main area, so the viewport grows first."""
+    size = page.viewport_size
+    page.set_viewport_size({"width": size["width"], "height": 3000})
+    page.wait_for_timeout(500)
     page.screenshot(path=str(artifacts_dir / f"watch-{name}.png"), full_page=True, animations="disabled")
+    page.set_viewport_size(size)
 
 
 def _set_number(page, label: str, value) -> None:

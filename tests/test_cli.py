@@ -117,3 +117,30 @@ def test_real_process_exit_code_and_single_line(tmp_path):
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("error:") and "bad.csv" in lines[0], proc.stderr
+
+
+def test_progress_bar_is_one_updating_line_on_a_tty_and_plain_lines_otherwise():
+    import io
+
+    from recsys.cli import ProgressBar
+    from recsys.progress import Progress
+
+    reports = [Progress(phase="preparing", detail="cutting each user's history into training windows", epochs=2)]
+    reports += [Progress(phase="training", epoch=e, epochs=2, step=s, steps=3, loss=1.0 / s)
+                for e in (1, 2) for s in (1, 2, 3)]
+    reports.append(Progress(phase="done", epoch=2, epochs=2, best_epoch=1, stopped_by="epochs",
+                            history=[{"epoch": 1}, {"epoch": 2}]))
+    tty, log = io.StringIO(), io.StringIO()
+    bar, plain = ProgressBar(stream=tty, tty=True), ProgressBar(stream=log, tty=False)
+    for report in reports:
+        bar.last = 0.0  # no 0.2 s throttle in a test
+        bar(report)
+        plain(report)
+    assert tty.getvalue().count("\n") == 1 and tty.getvalue().endswith("\n")  # one line, redrawn with \r
+    assert tty.getvalue().count("\r") == len(reports)
+    lines = log.getvalue().splitlines()
+    assert "\r" not in log.getvalue()
+    assert lines == ["preparing: cutting each user's history into training windows",
+                     "training   epoch 1/2 step 3/3 loss 0.333 best val NDCG@10 - ETA    ?",
+                     "training   epoch 2/2 step 3/3 loss 0.333 best val NDCG@10 - ETA    ?",
+                     "done: 2 epochs (best 1), ended by epochs, best val NDCG@10 -"]
