@@ -248,6 +248,8 @@ def test_an_imported_bundle_becomes_the_active_run_and_every_page_works(fresh_ap
         assert not at.exception, (page, [e.message for e in at.exception])
     at.switch_page("pages/recommendations.py").run()
     assert len(at.dataframe) and not at.error  # history and top-N from the bundle alone (planted data not loaded)
+    at.switch_page("pages/evaluate.py").run()
+    assert len(at.dataframe) and not at.error  # the test report travels in the bundle's metrics.json
 
 
 def test_a_refused_upload_says_why_and_keeps_the_active_run(fresh_app, bundle, tmp_path):
@@ -272,3 +274,19 @@ def test_settings_that_the_studio_cannot_use_are_refused(bundle, store, tmp_path
     refused(bad, store, "config.json does not hold valid settings")
     bad = rewrite(bundle, tmp_path / "hist.zip", replace={"history.json": b"{}"}, fix_manifest=True)
     refused(bad, store, "'history.json' holds a JSON dict, not a list")
+
+
+def test_evaluate_says_what_is_missing_for_an_imported_run_without_a_report(fresh_app, bundle, tmp_path):
+    with zipfile.ZipFile(bundle) as zf:
+        metrics = json.loads(zf.read("metrics.json"))
+    metrics.pop("evaluation", None)  # as a run trained before runs carried their test report
+    old = rewrite(bundle, tmp_path / "old.zip", replace={"metrics.json": json.dumps(metrics).encode()},
+                  fix_manifest=True)
+    at = fresh_app()
+    at.run()
+    at.switch_page("pages/train.py").run()
+    upload = next(u for u in at.get("file_uploader") if u.label == "Import a run bundle")
+    upload.set_value(("old.zip", old.read_bytes(), "application/zip")).run()
+    at.switch_page("pages/evaluate.py").run()
+    assert not at.exception
+    assert any("dataset is not loaded" in w.value and "Data page" in w.value for w in at.warning)

@@ -30,8 +30,9 @@ def _import_upload(upload) -> None:
     message = f"Run {path.name[:10]} {what}."
     fingerprint = load_run_cached(str(path)).fingerprint.get("fingerprint")
     if not any(d.fingerprint() == fingerprint for d in datasets().values()):
-        message += (" Its dataset is not loaded in this session: Recommendations and Embeddings work from the "
-                    "bundle; to evaluate again or see it in this dataset's run table, load the data on the Data page.")
+        message += (" Its dataset is not loaded in this session: recommendations, embeddings and the stored test "
+                    "report work from the bundle; to train on that data again, or to list the run under its dataset, "
+                    "load the data on the Data page.")
     st.session_state["bundle_import_outcome"] = ("success", message)
     st.rerun()  # redraw the whole page (its run table and active-run section) with the imported run
 
