@@ -14,7 +14,7 @@ from ui.session import ensure_demo, status_line, sync_finished_training
 APP_DIR = Path(__file__).resolve().parent
 # The icon ships with the app (an image is embedded in the page; a material icon is fetched online).
 st.set_page_config(page_title="Recsys Studio", page_icon=str(APP_DIR / "assets" / "icon.png"), layout="wide")
-# .streamlit/config.toml is only read from the folder `streamlit run` starts in: set what must hold anywhere.
+# What must hold however the app is started, whatever config files Streamlit finds (see the docstring).
 apply_server_settings()
 st.html(upload_limit_style())  # every drop zone states the real limit (Streamlit's own text rounds it)
 

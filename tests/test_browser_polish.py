@@ -1,8 +1,9 @@
 """Real-browser checks of settings that depend on how Streamlit is started (issue 10, points 5 and 7).
 
-`streamlit run /path/to/app.py` from an empty folder (Streamlit then finds no .streamlit/config.toml):
-no Deploy button, the upload drop zone states the loader's 512 MiB limit, the page icon is served by
-the app itself and the page makes no request outside the app's server.
+`streamlit run /path/to/app.py` from an empty folder, as the issue did, with environment settings
+that contradict the app's (a developer toolbar, Streamlit's 200 MB default upload limit): no Deploy
+button, the upload drop zone states the loader's 512 MiB limit, the page icon is served by the app
+itself and the page makes no request outside the app's server.
 """
 
 from __future__ import annotations
@@ -24,7 +25,8 @@ def server_from_fresh_folder(tmp_path_factory, artifacts_dir):
     folder = tmp_path_factory.mktemp("fresh-folder")
     port = free_port()
     base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RECSYS_RUNS_DIR": str(folder / "runs")}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RECSYS_RUNS_DIR": str(folder / "runs"),
+           "STREAMLIT_CLIENT_TOOLBAR_MODE": "developer", "STREAMLIT_SERVER_MAX_UPLOAD_SIZE": "200"}
     with open(artifacts_dir / "streamlit-fresh-folder.log", "wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.headless", "true",

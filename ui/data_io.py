@@ -23,12 +23,13 @@ TOOLBAR_MODE = "minimal"  # no "Deploy" button or developer menu
 
 
 def apply_server_settings() -> None:
-    """Settings that must hold however the app is started, not only from the repo folder.
+    """Settings that must hold however the app is started, whatever config files Streamlit finds.
 
-    Streamlit reads `.streamlit/config.toml` from the current directory only, so started elsewhere it
-    showed the Deploy button and enforced its 200 MB default upload limit. `client.toolbarMode` is a
-    script option (`st.set_option`); the upload limit is read by the server on every upload, so it is
-    set in Streamlit's config at runtime too (the uploader widgets also pass it per widget).
+    Streamlit 1.67 merges ~/.streamlit, $CWD/.streamlit and the script folder's .streamlit/config.toml,
+    then environment variables and flags, any of which can differ from what the app needs.
+    `client.toolbarMode` is a script option (`st.set_option`; without it a local visitor sees the
+    Deploy button); the server reads `server.maxUploadSize` on every upload, so it is set in
+    Streamlit's config at runtime to the loader's limit (the uploaders also pass it per widget).
     """
     if st.get_option("client.toolbarMode") != TOOLBAR_MODE:
         st.set_option("client.toolbarMode", TOOLBAR_MODE)
@@ -36,7 +37,10 @@ def apply_server_settings() -> None:
     if st.get_option("server.maxUploadSize") != UPLOAD_LIMIT_MIB:
         from streamlit import config
 
-        config.set_option("server.maxUploadSize", UPLOAD_LIMIT_MIB, where_defined="app.py (Recsys Studio)")
+        try:
+            config.set_option("server.maxUploadSize", UPLOAD_LIMIT_MIB, where_defined="app.py (Recsys Studio)")
+        except Exception:  # noqa: BLE001 - an internal Streamlit API: the per-widget limits still apply
+            pass
 
 
 def upload_limit_style() -> str:
