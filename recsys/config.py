@@ -26,8 +26,10 @@ class TrainConfig:
         patience: epochs without validation improvement before stopping.
         batch_size, lr, dropout: optimisation settings.
         max_full_softmax_items: catalogues up to this size train with a full softmax; larger ones
-            with a sampled softmax (the batch's own targets plus `num_negatives` uniform items).
+            with a logQ-corrected sampled softmax (the batch's own targets plus `num_negatives`
+            uniform items, accidental hits removed), whose cost per step does not grow with the catalogue.
         num_negatives: uniform negative items per batch for the sampled softmax.
+        (README "How the defaults were chosen" says how these values were picked.)
         min_rating: events with a rating below this are dropped before training (explicit data).
         rating_weights: weight each target by its rating instead of 1.
         seed: seeds every random step (init, dropout, shuffling).
@@ -38,21 +40,21 @@ class TrainConfig:
     """
 
     alpha: float | None = None
-    dim: int = 64
-    lstm_units: int = 128
+    dim: int = 128
+    lstm_units: int = 64
     cnn_filters: int = 64
     kernel_size: int = 3
     word_dim: int = 32
     text_len: int = 32
     max_vocab: int = 20000
-    seq_len: int = 50
-    epochs: int = 25
-    patience: int = 5
+    seq_len: int = 20
+    epochs: int = 20
+    patience: int = 3
     batch_size: int = 64
-    lr: float = 2e-3
+    lr: float = 1e-2
     dropout: float = 0.3
-    max_full_softmax_items: int = 8192
-    num_negatives: int = 2048
+    max_full_softmax_items: int = 2048
+    num_negatives: int = 512
     min_rating: float | None = None
     rating_weights: bool = False
     seed: int = 0
