@@ -93,7 +93,7 @@ if not 0 <= int(st.session_state["similar_item"]) < n_items:
     st.session_state["similar_item"] = 0
 item = left.selectbox("Item", range(n_items), format_func=lambda i: labels[i], key="similar_item")
 remember_widget("similar_item")
-part = right.selectbox("By", ["content", "cf"], key="similar_part",
+part = right.selectbox("By", ["content", "cf"] if text_ok else ["cf", "content"], key="similar_part",
                        format_func=lambda p: {"content": "content (text) vectors", "cf": "CF vectors"}[p])
 if part == "content" and not text_ok:
     st.caption(NO_TEXT_NOTE + "content neighbours reflect co-occurrence in histories, not similar texts.")

@@ -436,6 +436,7 @@ def training_curves(history: Sequence[Mapping], *, metrics: Sequence[str] | None
         x="epoch",
         y="value",
         color="series",
+        symbol="series",  # equal values (e.g. hybrid = content part at α = 0) stay distinguishable
         markers=True,
         facet_row="panel" if len(panels) > 1 else None,
         category_orders={"panel": panels},
