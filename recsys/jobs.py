@@ -17,9 +17,11 @@ not fork-safe) and reports progress through a queue; cancel and stop are process
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import multiprocessing
 import queue as queue_module
+import sys
 import threading
 import time
 import traceback
@@ -30,6 +32,7 @@ from recsys.config import TrainConfig
 from recsys.store import RunStore, run_key
 
 PROGRESS_INTERVAL_S = 0.25  # a child process sends at most ~4 progress reports a second (phase changes always)
+_SPAWN_LOCK = threading.Lock()
 
 
 @dataclass
@@ -151,6 +154,21 @@ def _child_main(work: Work, messages, cancel, stop) -> None:
     messages.put(("outcome", outcome))
 
 
+@contextlib.contextmanager
+def _main_module_for_spawn():
+    """A spawned child first re-runs the parent's `__main__`; under Streamlit that is the page script
+    being run (Streamlit puts it in `sys.modules["__main__"]`), which would run the app in the child.
+    While the child starts, `__main__` is this module, which imports cleanly."""
+    with _SPAWN_LOCK:
+        main = sys.modules.get("__main__")
+        sys.modules["__main__"] = sys.modules[__name__]
+        try:
+            yield
+        finally:
+            if main is not None:
+                sys.modules["__main__"] = main
+
+
 def _start_process(job: TrainingJob, work: Work, *, name: str) -> TrainingJob:
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
@@ -165,7 +183,8 @@ def _start_process(job: TrainingJob, work: Work, *, name: str) -> TrainingJob:
         job.status = "running"
         outcome = None
         try:
-            process.start()
+            with _main_module_for_spawn():
+                process.start()
             job.process = process
             while outcome is None:
                 try:

@@ -118,9 +118,13 @@ def test_two_sessions_watch_two_jobs(_chromium, artifacts_dir, tmp_path):
                 page.get_by_role("button", name="Train", exact=True).click()
                 expect(page.get_by_test_id("stProgress").first).to_be_visible(timeout=30_000)
             for i, page in enumerate(pages):
+                page.bring_to_front()  # a person looks at one window at a time; both panels keep refreshing
                 finished = page.get_by_text("Training finished")
                 failed = page.get_by_text("Training failed")
-                expect(finished.or_(failed).first).to_be_visible(timeout=2 * TRAIN_TIMEOUT_MS)
+                try:
+                    expect(finished.or_(failed).first).to_be_visible(timeout=2 * TRAIN_TIMEOUT_MS)
+                finally:
+                    page.screenshot(path=str(artifacts_dir / f"watch-two-session{i + 1}-last.png"))
                 page.screenshot(path=str(artifacts_dir / f"watch-two-session{i + 1}.png"), full_page=True,
                                 animations="disabled")
                 assert not failed.count(), page.get_by_test_id("stAlert").all_inner_texts()
