@@ -15,9 +15,16 @@ What is measured:
     the epoch-equivalent rate = events x (measured steps / steps per epoch) / measured seconds,
     and the full-epoch time is extrapolated from it.
 
+`--targets` instead checks the issue's speed targets with the DEFAULT config, each run in its own
+child process: a full default training run (early stopping on a leave-last-out validation, as
+`train_run` does) on ML-100K (100k events, 1.7k items), shape b (~100k events, 10k items), the
+"wide" shape (100k events, 50k items) and shape c (1M events, 20k items), and the time per training
+event at 1.7k and 10k items (the steps of one epoch after the first, ML-100K vs shape b).
+
 Figures are printed (with the 1-minute load average next to each), never asserted.
 
     python bench/train_throughput.py [ml-100k] [1m] [10m] [--steps 150] [--quick] [--json out.json]
+    python bench/train_throughput.py --targets [--skip-1m] [--full ml-100k b wide c] [--json out.json]
 """
 
 from __future__ import annotations
@@ -148,6 +155,121 @@ def child(name: str, inter: str, items: str | None, max_steps: int | None) -> di
     }
 
 
+def shape_or_ml100k(name: str):
+    sys.path.insert(0, str(ROOT / "bench"))
+    if name == "ml-100k":
+        from recsys.data import load_dataset
+
+        path = SHARED / "ml-100k"
+        if not (path / "u.data").is_file():
+            return None
+        return load_dataset(path / "u.data", path / "u.item")
+    from shapes import shape_dataset
+
+    return shape_dataset(name)
+
+
+def full_run_child(name: str) -> dict:
+    """A full default-config run (validation early stopping, as train_run) on one dataset, timed."""
+    from recsys.config import TrainConfig
+    from recsys.evaluate import history_before
+    from recsys.features import last_sequences
+    from recsys.metrics import interaction_matrix
+    from recsys.split import leave_last_out_split
+    from recsys.training import ValidationData, fit_hybrid
+
+    ds = shape_or_ml100k(name)
+    if ds is None:
+        return {"dataset": name, "skipped": "../shared/data/ml-100k is absent"}
+    config = TrainConfig()
+    split = leave_last_out_split(ds.events)
+    train = history_before(ds.events, split.test)
+    users = split.test["user"].to_numpy(np.int64)
+    validation = ValidationData(users=users, targets=split.test["item"].to_numpy(np.int64),
+                                sequences=last_sequences(train, n_users=ds.n_users, seq_len=config.seq_len)[users],
+                                exclude=interaction_matrix(train, n_users=ds.n_users, n_items=ds.n_items))
+    epochs = []
+    load_start = load1()
+    trained = fit_hybrid(train, ds.items, n_users=ds.n_users, config=config, validation=validation,
+                         serving_events=ds.events,
+                         progress=lambda p: epochs.append(p.epoch) if p.phase == "validating" else None)
+    return {"dataset": name, "mode": "full", "n_events": int(len(ds.events)), "n_items": ds.n_items,
+            "train_s": trained.train_seconds, "epochs_run": len(trained.history), "best_epoch": trained.best_epoch,
+            "val_ndcg": trained.validation.get("ndcg@10"), "loadavg_1m_start": load_start, "loadavg_1m": load1()}
+
+
+def per_event_child(name: str, steps: int) -> dict:
+    """Seconds per training event of the default config: one epoch's steps after the first."""
+    from recsys.config import TrainConfig
+    from recsys.training import TrainingCancelled, fit_hybrid
+
+    ds = shape_or_ml100k(name)
+    if ds is None:
+        return {"dataset": name, "skipped": "../shared/data/ml-100k is absent"}
+    marks, info, cancel = [], {}, threading.Event()
+
+    def progress(p):
+        if p.phase == "training" and p.step and p.epoch == 1:
+            marks.append(time.perf_counter())
+            info["steps"] = p.steps
+            if len(marks) >= steps:
+                cancel.set()
+
+    try:
+        fit_hybrid(ds.events, ds.items, n_users=ds.n_users, config=TrainConfig(epochs=1), progress=progress,
+                   cancel=cancel)
+    except TrainingCancelled:
+        pass
+    per_step = (marks[-1] - marks[0]) / (len(marks) - 1)
+    events_per_step = len(ds.events) / info["steps"]
+    return {"dataset": name, "mode": "per_event", "n_events": int(len(ds.events)), "n_items": ds.n_items,
+            "s_per_step": per_step, "us_per_event": 1e6 * per_step / events_per_step,
+            "measured_steps": len(marks) - 1, "loadavg_1m": load1()}
+
+
+def run_child(args: list[str]) -> dict:
+    cmd = [sys.executable, __file__, "--child", *args]
+    env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL=os.environ.get("TF_CPP_MIN_LOG_LEVEL", "2"))
+    proc = subprocess.run(cmd, stdout=subprocess.PIPE, text=True, env=env)
+    lines = [ln for ln in proc.stdout.splitlines() if ln.startswith("RESULT ")]
+    if proc.returncode != 0 or not lines:
+        return {"dataset": args[1], "error": f"child exited {proc.returncode}; see its output above"}
+    return json.loads(lines[-1][len("RESULT "):])
+
+
+def targets(*, skip_1m: bool, full=("ml-100k", "b", "wide", "c")) -> list[dict]:
+    """The issue's three speed targets with the default config, one child process per figure."""
+    results = []
+    for name in ("ml-100k", "b"):
+        print(f"- per-event time, {name} ...", flush=True)
+        results.append(run_child(["per_event", name, "40"]))
+    for name in [n for n in full if not (skip_1m and n == "c")]:
+        print(f"- full default run, {name} ...", flush=True)
+        results.append(run_child(["full", name]))
+    print("\nspeed targets, default TrainConfig, this machine "
+          f"({os.cpu_count()} CPUs; load1 = 1-minute load average at the end of each figure)")
+    by = {(r.get("mode"), r["dataset"]): r for r in results}
+    for r in results:
+        if "skipped" in r or "error" in r:
+            print(f"  {r['dataset']}: {r.get('skipped') or r.get('error')}")
+        elif r["mode"] == "full":
+            limit = 900 if r["n_events"] > 500_000 else 180
+            print(f"  full run {r['dataset']:<8} {r['n_events']:>9,} events {r['n_items']:>7,} items: "
+                  f"{r['train_s']:6.0f} s ({r['epochs_run']} epochs, best {r['best_epoch']}) "
+                  f"target <= {limit} s: {'met' if r['train_s'] <= limit else 'MISSED'}  "
+                  f"(load1 {r['loadavg_1m_start']}-{r['loadavg_1m']})")
+    small, large = by.get(("per_event", "ml-100k")), by.get(("per_event", "b"))
+    for r in (small, large):
+        if r and "us_per_event" in r:
+            print(f"  per event  {r['dataset']:<8} {r['n_items']:>7,} items: {r['us_per_event']:7.1f} µs "
+                  f"({r['s_per_step']:.3f} s/step over {r['measured_steps']} steps, load1 {r['loadavg_1m']})")
+    if small and large and "us_per_event" in small and "us_per_event" in large:
+        ratio = large["us_per_event"] / small["us_per_event"]
+        print(f"  time per event at 10k items / at 1.7k items = {ratio:.2f} (target <= 2): "
+              f"{'met' if ratio <= 2 else 'MISSED'}")
+    return results
+
+
 def run_one(name: str, *, max_steps: int | None, workdir: Path) -> dict:
     """Prepares the files for `name` and trains on them in a child process."""
     if name == "ml-100k":
@@ -186,6 +308,11 @@ def print_row(r: dict) -> None:
 
 
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--child" and sys.argv[2] in ("full", "per_event"):
+        mode, name = sys.argv[2:4]
+        result = full_run_child(name) if mode == "full" else per_event_child(name, int(sys.argv[4]))
+        print("RESULT " + json.dumps(result), flush=True)
+        return
     if len(sys.argv) > 1 and sys.argv[1] == "--child":
         name, inter, items, steps = sys.argv[2:6]
         result = child(name, inter, items, int(steps) or None)
@@ -195,8 +322,17 @@ def main() -> None:
     p.add_argument("names", nargs="*", default=["ml-100k", "1m", "10m"])
     p.add_argument("--steps", type=int, default=150, help="batches trained on the generated sets")
     p.add_argument("--quick", action="store_true", help="ml-100k and 1m only, 50 steps")
+    p.add_argument("--targets", action="store_true", help="the issue's speed targets with the default config")
+    p.add_argument("--skip-1m", action="store_true", help="with --targets: leave out the 1M-event full run")
+    p.add_argument("--full", nargs="+", default=["ml-100k", "b", "wide", "c"],
+                   help="with --targets: the datasets of the full default runs (ml-100k, b, wide, c)")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
+    if args.targets:
+        results = targets(skip_1m=args.skip_1m, full=args.full)
+        if args.json:
+            Path(args.json).write_text(json.dumps(results, indent=2))
+        return
     names, steps = args.names, args.steps
     if args.quick:
         names, steps = [n for n in names if n != "10m"], min(steps, 50)
