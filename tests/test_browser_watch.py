@@ -11,6 +11,8 @@ Each test runs its own `streamlit run` with a private RECSYS_RUNS_DIR (nothing i
 
 from __future__ import annotations
 
+import re
+
 import pytest
 from conftest import REPO_ROOT, running_streamlit
 
@@ -74,7 +76,9 @@ def test_training_while_watching_then_every_page(browser_page, artifacts_dir, tm
         _shot(page, artifacts_dir, "data")
 
         _train_and_watch(page)
-        expect(page.get_by_test_id("stSidebar")).not_to_contain_text("Run: none yet")
+        finished = page.get_by_text("Training finished").inner_text()  # "… run <id> is the active run."
+        run_id = re.search(r"run ([0-9a-f]{10})", finished).group(1)
+        expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Run: {run_id}")  # true at once
         _shot(page, artifacts_dir, "train")
 
         _open(page, "Recommendations")
