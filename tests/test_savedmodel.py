@@ -91,6 +91,8 @@ def test_plain_tensorflow_serves_the_same_top_k_as_the_studio_for_20_users(run, 
                                        tmp_path, user_ids=user_ids)
     assert not answer["recsys_importable"] and not answer["recsys_loaded"]
     assert answer["new_modules"] == []  # neither loading nor serving pulled in Keras or this project
+    exported = json.loads((savedmodel / "assets.extra" / "recsys_run.json").read_text())
+    assert exported["cf_user"] == "offset + fold-in"  # the run's CF user vectors fold in the user's items
     expected = {"known": recommend(run, users, k=K, alpha=alpha), "known_cf": recommend(run, users, k=K, alpha=1.0),
                 # α = 0: the LSTM part alone, recomputed from the raw history, gives `recommend`'s lists (which
                 # score with the LSTM user vectors stored at training time) also without a user id.
