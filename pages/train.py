@@ -70,18 +70,19 @@ with st.container(border=True):
     st.markdown("**Ratings**")
     if dataset.has_ratings:
         ratings = dataset.events["rating"]
-        use_min = persisted(st.checkbox, "use_min_rating", False,
+        first, second, third = st.columns(3)
+        use_min = persisted(first.checkbox, "use_min_rating", False,
                             label="Drop low ratings before training",
                             help="Off: every event counts as a positive, a 1-star rating too (as the CLI without "
                                  "--min-rating).")
-        min_rating = persisted(st.number_input, "min_rating", float(max(ratings.min(), min(4.0, ratings.max()))),
+        min_rating = persisted(second.number_input, "min_rating", float(max(ratings.min(), min(4.0, ratings.max()))),
                                label="Minimum rating kept", min_value=float(ratings.min()),
                                max_value=float(ratings.max()), step=0.5, disabled=not use_min)
         kept = float((ratings >= min_rating).mean()) if use_min else 1.0
         st.caption(f"Ratings {ratings.min():g}–{ratings.max():g} (median {ratings.median():g}). "
                    + (f"{kept:.0%} of the events are kept." if use_min else
                       "Every rated event counts as a positive."))
-        weights = persisted(st.checkbox, "rating_weights", False, label="Weight training targets by their rating")
+        weights = persisted(third.checkbox, "rating_weights", False, label="Weight training targets by their rating")
     else:
         use_min, min_rating, weights = False, None, False
         st.caption("This dataset has no rating column: every event counts as a positive.")

@@ -18,7 +18,9 @@ not fork-safe) and reports progress through a queue; cancel and stop are process
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import functools
+import importlib
 import multiprocessing
 import queue as queue_module
 import sys
@@ -140,8 +142,44 @@ def _start_thread(job: TrainingJob, work: Work, *, name: str) -> TrainingJob:
     return job
 
 
-def _child_main(work: Work, messages, cancel, stop) -> None:
-    """Entry point of a job's child process: runs `work`, sends throttled progress and the outcome."""
+def _portable(value):
+    """`value` in a form that pickles by value, not by reference to this project's classes.
+
+    Streamlit's file watcher may re-import `recsys` modules while the server runs (a source file was
+    saved); objects made before that belong to the old modules, and pickle refuses to send them by
+    reference ("not the same object as recsys.data.Dataset"). Functions travel as their names and
+    this project's dataclasses (Dataset, TrainConfig) as their fields; the child rebuilds them.
+    """
+    if callable(value) and getattr(value, "__module__", "").startswith("recsys") and hasattr(value, "__qualname__"):
+        return ("recsys-function", value.__module__, value.__qualname__)
+    if dataclasses.is_dataclass(value) and not isinstance(value, type) and type(value).__module__.startswith("recsys"):
+        fields = {f.name: getattr(value, f.name) for f in dataclasses.fields(value) if f.init}
+        return ("recsys-dataclass", type(value).__module__, type(value).__qualname__, fields)
+    return ("value", value)
+
+
+def _restored(portable):
+    kind = portable[0]
+    if kind == "value":
+        return portable[1]
+    target = importlib.import_module(portable[1])
+    for part in portable[2].split("."):
+        target = getattr(target, part)
+    return target if kind == "recsys-function" else target(**portable[3])
+
+
+def _portable_work(work) -> tuple:
+    if not isinstance(work, functools.partial):
+        return (_portable(work), (), {})
+    return (_portable(work.func), tuple(_portable(a) for a in work.args),
+            {k: _portable(v) for k, v in work.keywords.items()})
+
+
+def _child_main(portable_work: tuple, messages, cancel, stop) -> None:
+    """Entry point of a job's child process: runs the work, sends throttled progress and the outcome."""
+    func, args, keywords = portable_work
+    work = functools.partial(_restored(func), *(_restored(a) for a in args),
+                             **{k: _restored(v) for k, v in keywords.items()})
     last = {"time": 0.0, "phase": None}
 
     def report(progress) -> None:
@@ -161,7 +199,7 @@ def _main_module_for_spawn():
     While the child starts, `__main__` is this module, which imports cleanly."""
     with _SPAWN_LOCK:
         main = sys.modules.get("__main__")
-        sys.modules["__main__"] = sys.modules[__name__]
+        sys.modules["__main__"] = importlib.import_module(__name__)
         try:
             yield
         finally:
@@ -176,8 +214,10 @@ def _start_process(job: TrainingJob, work: Work, *, name: str) -> TrainingJob:
     from recsys.progress import Progress
 
     job.progress = Progress(phase="preparing", detail="starting the training process")
-    process = context.Process(target=_child_main, args=(work, messages, job.cancel_event, job.stop_event),
-                              name=name, daemon=True)
+    # Looked up now: after a re-import of this module the current function is the one pickle can name.
+    child_main = getattr(importlib.import_module(__name__), "_child_main")
+    process = context.Process(target=child_main, args=(_portable_work(work), messages, job.cancel_event,
+                                                       job.stop_event), name=name, daemon=True)
 
     def listen():
         job.status = "running"

@@ -122,3 +122,23 @@ def test_a_time_budget_ends_training_at_the_best_epoch_within_it(tmp_path):
                     run_dir=tmp_path / "run")
     assert run.metrics["stopped_by"] == "time budget" and run.metrics["time_budget_s"] == 4.0
     assert run.metrics["validation"]["epochs_run"] < 500 and run.metrics["best_epoch"] >= 1
+
+
+def test_a_process_job_still_starts_after_streamlit_reimported_the_project_modules(tmp_path):
+    """Streamlit's file watcher drops `recsys.*` from sys.modules when a source file is saved; the
+    session's dataset and config (and the registry) are then objects of the old modules."""
+    import importlib
+    import sys
+
+    dataset, config = planted_dataset(), TrainConfig(**{**TINY, "epochs": 1})
+    registry = JobRegistry(RunStore(tmp_path), isolation="process")
+    saved = {name: module for name, module in sys.modules.items() if name.startswith("recsys")}
+    try:
+        for name in saved:
+            del sys.modules[name]
+        importlib.import_module("recsys.jobs")  # the next script run imports them again
+        importlib.import_module("recsys.data")
+        job = registry.submit(dataset, config)
+        assert job.wait(timeout=600) and job.status == "done", (job.error, job.traceback)
+    finally:
+        sys.modules.update(saved)
