@@ -324,8 +324,8 @@ def main() -> None:
     p.add_argument("--quick", action="store_true", help="ml-100k and 1m only, 50 steps")
     p.add_argument("--targets", action="store_true", help="the issue's speed targets with the default config")
     p.add_argument("--skip-1m", action="store_true", help="with --targets: leave out the 1M-event full run")
-    p.add_argument("--full", nargs="+", default=["ml-100k", "b", "wide", "c"],
-                   help="with --targets: the datasets of the full default runs (ml-100k, b, wide, c)")
+    p.add_argument("--full", nargs="*", default=["ml-100k", "b", "wide", "c"],
+                   help="with --targets: the datasets of the full default runs (ml-100k, b, wide, c; none = per-event figures only)")
     p.add_argument("--json", help="also write the figures here")
     args = p.parse_args()
     if args.targets:
