@@ -112,6 +112,9 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("--out", required=True, help="CSV to write: user_id,item_id,rank,score,cf_score,content_score")
     s.add_argument("--users", nargs="+", help="original user ids (default: every user)")
     s.add_argument("--alpha", type=float, default=None, help="CF weight α in [0,1] (default: the run's α)")
+    s.add_argument("--alpha-by-segment", action="store_true",
+                   help="blend each user with the α chosen on validation for their activity segment (the run's "
+                        "test report has them); --alpha or the run's α where it has none")
 
     s = sub.add_parser("evaluate", help="temporal leave-last-out evaluation: model vs baselines + α sweep")
     s.add_argument("--interactions", required=True, help="interactions file")
@@ -355,7 +358,7 @@ def cmd_recommend(args):
             raise UsageError(f"unknown user id {missing[0]!r} (not in the run's training data); "
                              f"{len(missing)} of {len(args.users)} ids unknown")
         users = np.array([index[u] for u in args.users], dtype=np.int64)
-    recs = recommend(run, users, k=args.k, alpha=args.alpha)
+    recs = recommend(run, users, k=args.k, alpha=args.alpha, alpha_by_segment=args.alpha_by_segment)
     out = recs[["user_id", "item_id", "rank", "score", "cf_score", "content_score"]]
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     safe_for_csv(pd.DataFrame(out)).to_csv(args.out, index=False)

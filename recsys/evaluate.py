@@ -73,20 +73,26 @@ def evaluate_dataset(dataset, config: TrainConfig | None = None, *, k: int = 10,
     return evaluated.evaluation
 
 
-def evaluate_baselines(X_train, X_test_hist, split, *, n_items: int, k: int = 10) -> dict:
-    """Popularity, item-kNN and EASE: tuned on validation, refitted on the history before test."""
+def evaluate_baselines(X_train, X_test_hist, split, *, n_items: int, k: int = 10, scorers: dict | None = None) -> dict:
+    """Popularity, item-kNN and EASE: tuned on validation, refitted on the history before test.
+
+    `scorers`, when given, receives each fitted baseline's `score(users)` (for the per-segment report).
+    """
     vu, vt = split.valid["user"].to_numpy(np.int64), split.valid["item"].to_numpy(np.int64)
     tu, tt = split.test["user"].to_numpy(np.int64), split.test["item"].to_numpy(np.int64)
 
-    def test_metrics(model):
+    def test_metrics(name, model):
+        if scorers is not None:
+            scorers[name] = model.score
         return full_ranking_metrics(model.score, users=tu, targets=tt, exclude=X_test_hist, n_items=n_items, k=k)
 
-    out = {"popularity": test_metrics(PopularityRecommender().fit(X_test_hist))}
+    out = {"popularity": test_metrics("popularity", PopularityRecommender().fit(X_test_hist))}
     n_neighbors, _ = tune_item_knn(X_train, valid_users=vu, valid_targets=vt, n_items=n_items, k=k)
-    out["item_knn"] = {**test_metrics(ItemKNNRecommender(n_neighbors).fit(X_test_hist)), "n_neighbors": n_neighbors}
+    out["item_knn"] = {**test_metrics("item_knn", ItemKNNRecommender(n_neighbors).fit(X_test_hist)),
+                       "n_neighbors": n_neighbors}
     if n_items <= EASE_MAX_ITEMS:
         l2, _ = tune_ease(X_train, valid_users=vu, valid_targets=vt, n_items=n_items, k=k)
-        out["ease"] = {**test_metrics(EASERecommender(l2).fit(X_test_hist)), "l2": l2}
+        out["ease"] = {**test_metrics("ease", EASERecommender(l2).fit(X_test_hist)), "l2": l2}
     return out
 
 

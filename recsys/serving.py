@@ -68,11 +68,13 @@ def _exclude(scores: np.ndarray, exclude_rows: sp.csr_matrix | None) -> np.ndarr
     return scores
 
 
-def recommend_batches(run, users=None, *, k: int = 10, alpha: float | None = None, batch_size: int = 1024):
+def recommend_batches(run, users=None, *, k: int = 10, alpha: float | None = None, batch_size: int = 1024,
+                      alpha_by_segment: bool = False):
     """Yields one long-form frame per user batch: user, item, rank, score, cf_score, content_score.
 
     Never includes an item the user already had. If a user has seen almost the whole catalogue,
-    the list is shorter than k.
+    the list is shorter than k. With `alpha_by_segment` each user is blended with the α chosen on
+    validation for their activity segment (`recsys.segments.users_alpha`; `alpha` where the run has none).
     """
     alpha = run.default_alpha if alpha is None else float(alpha)
     users = np.arange(run.n_users) if users is None else np.asarray(users, dtype=np.int64)
@@ -81,7 +83,13 @@ def recommend_batches(run, users=None, *, k: int = 10, alpha: float | None = Non
     for start in range(0, len(users), batch_size):
         batch = users[start : start + batch_size]
         cf, content = component_scores(run, batch)
-        scores = _exclude(blend(cf, content, alpha), seen[batch])
+        if alpha_by_segment:
+            from recsys.segments import users_alpha
+
+            a = users_alpha(run, batch, default=alpha).astype(np.float32)[:, None]
+            scores = _exclude(a * cf + (1.0 - a) * content, seen[batch])
+        else:
+            scores = _exclude(blend(cf, content, alpha), seen[batch])
         top = topk_items(scores, k)
         top_scores = np.take_along_axis(scores, top, axis=1)
         valid = np.isfinite(top_scores)
@@ -97,9 +105,10 @@ def recommend_batches(run, users=None, *, k: int = 10, alpha: float | None = Non
         yield frame
 
 
-def recommend(run, users=None, *, k: int = 10, alpha: float | None = None) -> pd.DataFrame:
+def recommend(run, users=None, *, k: int = 10, alpha: float | None = None,
+              alpha_by_segment: bool = False) -> pd.DataFrame:
     """Top-k for the given user indices (default: all), with original ids and the score split."""
-    frames = list(recommend_batches(run, users, k=k, alpha=alpha))
+    frames = list(recommend_batches(run, users, k=k, alpha=alpha, alpha_by_segment=alpha_by_segment))
     out = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(
         columns=["user", "item", "rank", "score", "cf_score", "content_score"])
     return with_ids(run, out)

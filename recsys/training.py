@@ -592,7 +592,7 @@ def fit_and_evaluate(dataset, config: TrainConfig, *, k: int = 10, progress: Pro
 
     The test report: {"protocol", "k", "split": {...}, "alpha", "model", "model_cf_only",
     "model_content_only", "alpha_sweep": [{alpha, metrics…}], "baselines": {name: metrics},
-    "validation", "train_seconds", "device", "config"}.
+    "validation", "train_seconds", "device", "config", "segments": `recsys.segments.segment_report`}.
     """
     from recsys.evaluate import alpha_sweep, evaluate_baselines, history_before
     from recsys.metrics import interaction_matrix
@@ -648,8 +648,15 @@ def fit_and_evaluate(dataset, config: TrainConfig, *, k: int = 10, progress: Pro
         "device": trained.device,
         "config": config.to_dict(),
     }
+    scorers: dict = {}
     if baselines:
-        evaluation["baselines"] = evaluate_baselines(X_train, X_test_hist, split, n_items=n_items, k=k)
+        evaluation["baselines"] = evaluate_baselines(X_train, X_test_hist, split, n_items=n_items, k=k, scorers=scorers)
+    from recsys.segments import item_has_text, segment_report, validation_vectors
+
+    evaluation["segments"] = segment_report(  # per user-activity / item-popularity / text segment (issue 13)
+        events=events, split=split, n_users=n_users, n_items=n_items, item_has_text=item_has_text(dataset.items),
+        test_vectors=test_vectors, alpha=alpha, baseline_scorers=scorers, baselines=baselines, k=k,
+        valid_vectors=validation_vectors(trained.model, train, n_users=n_users, seq_len=config.seq_len))
     return EvaluatedModel(trained=trained, evaluation=evaluation, train_events=train,
                           evaluation_seconds=time.perf_counter() - started)
 

@@ -173,3 +173,26 @@ def test_display_tables_carry_bounds_and_intervals():
     assert table[table["segment"] == "> 20"]["NDCG@10 95% interval"].eq("–").all()
     comparison = comparison_display_table({"k": 10, "comparisons": comps})
     assert comparison["best baseline"].eq("popularity").all() and comparison["model wins (share of resamples)"].gt(0.9).all()
+
+
+def test_recommend_with_alpha_by_segment_blends_each_user_with_their_segments_alpha():
+    from recsys.serving import ServingVectors, recommend
+
+    rng = np.random.default_rng(0)
+    vectors = ServingVectors(cf_user=rng.normal(size=(3, 4)).astype(np.float32),
+                             cf_item=rng.normal(size=(6, 4)).astype(np.float32), cf_bias=np.zeros(6, np.float32),
+                             seq_user=rng.normal(size=(3, 4)).astype(np.float32),
+                             content_item=rng.normal(size=(6, 4)).astype(np.float32),
+                             content_bias=np.zeros(6, np.float32))
+    events = pd.DataFrame({"user": [0] * 3 + [1] * 8, "item": [0, 1, 2, 0, 1, 2, 3, 0, 1, 2, 3], "timestamp": range(11)})
+    run = SimpleNamespace(vectors=vectors, events=events, n_users=3, n_items=6, default_alpha=0.5,
+                          user_ids=np.array(["a", "b", "c"], dtype=object),
+                          item_ids=np.array([f"i{j}" for j in range(6)], dtype=object),
+                          items=pd.DataFrame({"title": [f"T{j}" for j in range(6)]}),
+                          metrics={"evaluation": {"segments": {"alpha_by_segment": {"< 5": 1.0, "5–20": 0.0},
+                                                               "definitions": {"activity": {"bounds": [5, 20]}}}}})
+    recs = recommend(run, k=2, alpha_by_segment=True)
+    for user, alpha in ((0, 1.0), (1, 0.0), (2, 1.0)):  # 3 events ("< 5"), 8 ("5–20"), none ("< 5" too)
+        got = recs[recs["user"] == user]
+        np.testing.assert_allclose(got["score"], alpha * got["cf_score"] + (1 - alpha) * got["content_score"],
+                                   rtol=1e-5)
