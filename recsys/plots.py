@@ -30,9 +30,11 @@ __all__ = [
     "embedding_map",
     "events_over_time",
     "events_per_user_hist",
+    "explanation_bars",
     "item_popularity_long_tail",
     "metrics_bar",
     "robust_range",
+    "segment_alpha_curves",
     "training_curves",
 ]
 
@@ -532,4 +534,60 @@ def metrics_bar(frame: pd.DataFrame, *, model_col: str = "model") -> go.Figure:
         labels={"metric": "Metric", "value": "Value", model_col: "Model"},
         title="Model vs baselines (test set)",
     )
+    return fig
+
+
+def segment_alpha_curves(sweep: pd.DataFrame, alpha_by_segment: Mapping[str, float] | None = None, *,
+                         metric: str = "NDCG@10") -> go.Figure:
+    """Test metric vs α, one line per user-activity segment, each segment's validated α starred.
+
+    Args:
+        sweep: Long form, one row per (segment, α): columns `segment`, `alpha`, `metric`, `n_users`
+            (`recsys.segments.segment_report(...)["alpha_sweep"]`).
+        alpha_by_segment: segment -> the α chosen for it on validation ("α by segment"), or None.
+        metric: The metric column to plot.
+    """
+    frame = sweep.assign(segment=sweep["segment"].astype(str).map(html.escape))
+    order = list(pd.unique(frame["segment"]))
+    colours = dict(zip(order, px.colors.qualitative.D3))
+    fig = px.line(frame, x="alpha", y=metric, color="segment", markers=True, hover_data=["n_users"],
+                  category_orders={"segment": order}, color_discrete_map=colours,
+                  labels={"alpha": "α (weight of collaborative part)", metric: f"{metric} (test split)",
+                          "segment": "Training events", "n_users": "users"},
+                  title="α sweep per user-activity segment")
+    for segment, alpha in (alpha_by_segment or {}).items():
+        name = html.escape(str(segment))
+        row = frame[(frame["segment"] == name) & np.isclose(frame["alpha"], float(alpha))]
+        if row.empty:
+            continue
+        fig.add_trace(go.Scatter(x=[float(alpha)], y=[float(row[metric].iat[0])], mode="markers",
+                                 marker={"symbol": "star", "size": 15, "color": colours.get(name, "#111111"),
+                                         "line": {"width": 1, "color": "white"}},
+                                 name=f"α chosen on validation: {name}", legendgroup=name))
+    return fig
+
+
+def explanation_bars(history: pd.DataFrame, *, alpha: float, top: int = 15) -> go.Figure:
+    """Horizontal bars: each history item's α·CF and (1−α)·content contribution to one score.
+
+    Args:
+        history: `recsys.explain.Explanation.history` (title, item_id, cf_contribution,
+            content_contribution, contribution), largest contribution first.
+        alpha: The blend weight the score was explained at.
+        top: How many history items (largest |contribution| first) to show.
+    """
+    h = history.reindex(history["contribution"].abs().sort_values(ascending=False, kind="stable").index).head(top)
+    labels = [f"{i + 1}. {html.escape(str(t))}" for i, t in enumerate(h["title"])]
+    long = pd.concat([
+        pd.DataFrame({"item": labels, "item_id": h["item_id"].astype(str).map(html.escape).to_numpy(),
+                      "part": "α · CF", "value": float(alpha) * h["cf_contribution"].to_numpy()}),
+        pd.DataFrame({"item": labels, "item_id": h["item_id"].astype(str).map(html.escape).to_numpy(),
+                      "part": "(1 − α) · content", "value": (1.0 - float(alpha)) * h["content_contribution"].to_numpy()}),
+    ])
+    fig = px.bar(long, x="value", y="item", color="part", orientation="h", barmode="relative",
+                 hover_data={"item_id": True, "value": ":.4f"}, category_orders={"item": labels},
+                 labels={"value": "Contribution to the score", "item": "History item", "part": "Part"},
+                 title="Which history items drove the score")
+    fig.update_yaxes(autorange="reversed")
+    fig.update_layout(height=max(300, 28 * len(labels) + 120))
     return fig

@@ -184,3 +184,14 @@ def test_cli_explain_writes_the_json_and_bad_ids_exit_2(run, planted, tmp_path, 
         assert main(["explain", "--run-dir", str(run.path), *bad, "--out", str(out)]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("error: ") and "\n" not in err
+
+
+def test_explanation_bars_stack_the_two_weighted_parts_per_history_item():
+    from recsys.plots import explanation_bars
+
+    history = pd.DataFrame({"title": ["<b>A</b>", "B"], "item_id": ["a", "b"], "cf_contribution": [1.0, -2.0],
+                            "content_contribution": [0.5, 0.1], "contribution": [0.75, -0.95]})
+    fig = explanation_bars(history, alpha=0.5)
+    cf, content = fig.data
+    assert list(cf.y) == ["1. B", "2. &lt;b&gt;A&lt;/b&gt;"]  # largest |contribution| first, titles escaped
+    np.testing.assert_allclose(np.asarray(cf.x) + np.asarray(content.x), [-0.95, 0.75])

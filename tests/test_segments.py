@@ -196,3 +196,15 @@ def test_recommend_with_alpha_by_segment_blends_each_user_with_their_segments_al
         got = recs[recs["user"] == user]
         np.testing.assert_allclose(got["score"], alpha * got["cf_score"] + (1 - alpha) * got["content_score"],
                                    rtol=1e-5)
+
+
+def test_alpha_curves_plot_one_line_per_segment_and_star_the_chosen_alpha():
+    from recsys.plots import segment_alpha_curves
+
+    sweep = pd.DataFrame([{"segment": s, "alpha": a / 10, "NDCG@10": v * a / 10, "n_users": 5}
+                          for s, v in (("all users", 1.0), ("< 5", -1.0)) for a in range(11)])
+    fig = segment_alpha_curves(sweep, {"< 5": 0.0})
+    lines = [t for t in fig.data if t.mode == "lines+markers"]
+    assert [t.name for t in lines] == ["all users", "&lt; 5"]  # legend text is HTML in plotly: escaped
+    star = [t for t in fig.data if t.marker.symbol == "star"]
+    assert len(star) == 1 and star[0].x[0] == 0.0 and star[0].y[0] == 0.0
