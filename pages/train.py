@@ -106,10 +106,12 @@ if st.button("Train", key="train", type="primary", disabled=config is None):
     else:
         st.toast("Training started; it keeps running while you visit other pages.")
 
-job = show_job("train_job", cancel_key="cancel")
-if job is not None and job.status == "done":
+def training_finished(job) -> None:
     sync_finished_training()
     st.success(f"Training finished: run {job.key[:10]} is the active run.")
+
+
+job = show_job("train_job", cancel_key="cancel", on_done=training_finished)
 
 # ------------------------------------------------------------------ run history
 st.subheader("Runs")

@@ -106,7 +106,7 @@ def _active_label(what: str, job: TrainingJob) -> str:
     return f"{what}: {phase}{detail} — {fraction:.0%}"
 
 
-def _job_panel(state_key: str, cancel_key: str) -> None:
+def _job_panel(state_key: str, cancel_key: str, on_done=None) -> None:
     job = job_registry().get(st.session_state.get(state_key) or "")
     if job is None:
         return
@@ -116,6 +116,8 @@ def _job_panel(state_key: str, cancel_key: str) -> None:
         st.progress(float(progress.fraction) if progress is not None else 0.0, text=_active_label(what, job))
     elif job.status == "done":
         st.progress(1.0, text=f"{what} complete — 100%")
+        if on_done is not None:
+            on_done(job)  # drawn by whichever rerun first sees the job done: a full one or the panel's own
     elif job.status == "cancelled":
         st.warning(f"{what} was cancelled; nothing was stored.")
     else:
@@ -150,9 +152,9 @@ def _job_panel(state_key: str, cancel_key: str) -> None:
         if job.traceback:
             with st.expander("Details (the stored traceback)"):
                 st.code(job.traceback, language="text")
+    left, right, _ = st.columns([2, 1, 3])  # drawn in every state, so a finished panel leaves no stale buttons
     if job.active:
         requested = job.cancel_requested or job.stop_requested
-        left, right, _ = st.columns([2, 1, 3])
         if job.kind == "train" and left.button("Stop and keep the best epoch so far", key=f"{cancel_key}_stop",
                                               disabled=requested,
                                               help="Ends training after the current batch; the run is evaluated "
@@ -165,11 +167,12 @@ def _job_panel(state_key: str, cancel_key: str) -> None:
         st.rerun()  # the job ended while this panel refreshed itself: redraw the whole page with its result
 
 
-def show_job(state_key: str, *, cancel_key: str = "cancel") -> TrainingJob | None:
+def show_job(state_key: str, *, cancel_key: str = "cancel", on_done=None) -> TrainingJob | None:
     """Draws the live progress of the session's job stored under `state_key`; returns the job.
 
     While the job is active the panel is a fragment that refreshes itself every second (the rest of
-    the page does not rerun); when it ends, the whole page reruns once to show the result. The job
+    the page does not rerun); when it ends, the whole page reruns once to show the result, and
+    `on_done(job)` (e.g. "make the run active and say so") runs inside the panel. The job
     itself runs in a child process (`JobRegistry(isolation="process")`), so these reruns cost it
     almost nothing.
     """
@@ -180,5 +183,5 @@ def show_job(state_key: str, *, cancel_key: str = "cancel") -> TrainingJob | Non
     freeze_startup_heap()
     if not job.active:
         st.session_state.pop(f"{state_key}_was_active", None)  # a full run shows the result itself
-    st.fragment(run_every=1.0 if job.active else None)(_job_panel)(state_key, cancel_key)
+    st.fragment(run_every=1.0 if job.active else None)(_job_panel)(state_key, cancel_key, on_done)
     return job
