@@ -4,7 +4,7 @@ from functools import partial
 
 import streamlit as st
 
-from recsys import plots, projection, serving
+from recsys import plots, projection, selection, serving
 from ui.jobs import start_umap_warm_up
 from ui.session import require_active_run, serving_alpha
 from ui.state import keep_widget, remember_widget
@@ -118,7 +118,34 @@ hover = ["item_id", "events", "categories"] if side == "items" else ["events"]
 figure = plots.embedding_map(frame, x="x", y="y", color=colour_column, hover_name="title", hover_data=hover,
                              highlight=highlight, title=f"{kind} — {shown}", axis_titles=axis_titles,
                              category_order=order)
-st.plotly_chart(figure, key="embedding_map", height=650)
+figure.update_layout(dragmode="lasso")  # draw a lasso (or pick the box tool) to list what is inside
+picked = st.plotly_chart(figure, key="embedding_map", height=650, on_select="rerun", selection_mode=("box", "lasso"))
+
+# ------------------------------------------------------------------ what the box or lasso holds
+points = picked.selection.points if picked is not None else []
+rows = selection.selection_rows(points, frame, id_column="item_id" if side == "items" else "title",
+                                id_field="customdata" if side == "items" else "hovertext")
+if not rows:
+    st.caption("Draw a lasso or a box on the map (tools at its top right) to list the "
+               f"{'items' if side == 'items' else 'users'} inside it.")
+elif side == "items":
+    st.subheader("Selected items")
+    mix = selection.category_mix(run, rows)
+    st.text(f"{len(rows)} item{'s' if len(rows) != 1 else ''} selected; "
+            f"{len(mix)} categor{'ies' if len(mix) != 1 else 'y'}")
+    left, right = st.columns([3, 2])
+    left.dataframe(selection.items_table(run, rows).drop(columns=["item"]), hide_index=True, key="selected_items")
+    with right:
+        st.markdown("**Category mix**")
+        st.table(mix.assign(share=mix["share"].map("{:.0%}".format)))
+    st.markdown("**Users for whom these items rank highest** (among the items they have not had)")
+    st.dataframe(selection.users_for_items(run, rows, alpha=serving_alpha()), hide_index=True,
+                 key="selected_items_users")
+else:
+    st.subheader("Selected users")
+    st.text(f"{len(rows)} user{'s' if len(rows) != 1 else ''} selected; their most common items:")
+    st.dataframe(selection.users_common_items(run, rows), hide_index=True, key="selected_users_items",
+                 column_config={"share": st.column_config.NumberColumn(format="percent")})
 
 fmt = st.radio("Download format", ["CSV", "Parquet"], horizontal=True, key="emb_format")
 st.download_button(f"Download {kind} with ids ({fmt})", partial(embeddings_download, run_path, kind, fmt),

@@ -4,9 +4,10 @@ temporal split, and the α sweep. A run carries this report from training, so no
 import pandas as pd
 import streamlit as st
 
-from recsys import plots
+from recsys import plots, segments
 from recsys.evaluate import metrics_table
 from ui.session import datasets, md_escape, require_active_run
+from ui.state import keep_widget, remember_widget
 
 st.title("Evaluate")
 run = require_active_run("train one on the Train page. Its test report is computed while it trains.")
@@ -61,3 +62,39 @@ st.caption(f"α chosen on validation: {best:.2f} (marked). α = 1 is the CF part
 if st.button(f"Apply best α ({best:.2f})", key="apply_alpha"):
     st.session_state["serving_alpha"] = best
     st.success(f"The Recommendations page now blends with α = {best:.2f}.")
+
+# ------------------------------------------------------------------ per segment
+st.subheader("By segment: for whom does the model help?")
+report = result.get("segments")
+if not report:
+    st.info("This run's test report has no per-segment breakdown (it was trained before segments were added): "
+            "train it again on the Train page to get one.")
+else:
+    defs = report["definitions"]
+    head = defs["popularity"]
+    st.caption(
+        f"Users by their number of training events ({', '.join(defs['activity']['labels'])}); test items by "
+        f"popularity (head = the {head['n_head_items']:,} most-interacted items, holding the top "
+        f"{head['head_share']:.0%} of training events, each with at least {head['head_min_events']:,}; tail = the "
+        f"rest) and by whether they have text. Intervals: 95% bootstrap over the segment's users "
+        f"({report['n_boot']:,} resamples, seed {report['seed']}).")
+    table = segments.segment_display_table(report)
+    keep_widget("segment_view", "all")
+    view = st.selectbox("Segments", ["all", *pd.unique(table["segmentation"])], key="segment_view")
+    remember_widget("segment_view")
+    shown = table if view == "all" else table[table["segmentation"] == view]
+    st.dataframe(shown, hide_index=True, key="segments_table",
+                 column_config={c: st.column_config.NumberColumn(format="%.4f") for c in (f"NDCG@{k}", f"HR@{k}")})
+    st.markdown("**The model against the best baseline of each segment** (paired bootstrap: the same resampled "
+                "users for both)")
+    comparison = segments.comparison_display_table(report)
+    st.dataframe(comparison, hide_index=True, key="segments_comparison",
+                 column_config={c: st.column_config.NumberColumn(format="%.3f") for c in comparison.columns
+                                if c not in ("segmentation", "segment", "users", "best baseline", "95% interval")})
+    st.plotly_chart(plots.segment_alpha_curves(pd.DataFrame(report["alpha_sweep"]), report.get("alpha_by_segment"),
+                                               metric=f"NDCG@{k}"), key="segment_alpha_curves")
+    by_segment = report.get("alpha_by_segment") or {}
+    if by_segment:
+        st.caption("Stars: the α chosen on validation for each activity segment ("
+                   + ", ".join(f"{name} → {value:.2f}" for name, value in by_segment.items())
+                   + "). Turn on “α by segment” on the Recommendations page to serve with them.")

@@ -5,11 +5,11 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from recsys import serving
+from recsys import plots, segments, serving
 from ui.jobs import cold_start_scorer
 from ui.session import md_escape, require_active_run, serving_alpha
 from ui.state import get_state, keep_widget, remember_widget
-from ui.views import NO_TEXT_NOTE, component_rows, find_items, format_time, has_item_text, item_label, overlap, \
+from ui.views import NO_TEXT_NOTE, component_rows, explainer, find_items, format_time, has_item_text, item_label, overlap, \
     ranked_table, recommendations_csv, score_column_config
 
 MAX_PICKS = 50
@@ -50,6 +50,16 @@ keep_widget("top_n", 10)
 top_n = int(right.number_input("Top-N", min_value=1, max_value=100, step=1, key="top_n"))
 remember_widget("top_n")
 user = user_ids.index(user_id)
+segment_alphas = segments.run_alpha_by_segment(run)
+by_segment = st.toggle("α by segment", key="rec_alpha_by_segment", disabled=segment_alphas is None,
+                       help="Blend with the α chosen on validation for the user's activity segment (number of "
+                            "events: < 5, 5–20, > 20) instead of the slider's." if segment_alphas else
+                            "This run stores no per-segment α (its test report has no segment breakdown).")
+if by_segment and segment_alphas:
+    alpha = segments.user_alpha(run, user, default=alpha)
+    st.caption(f"α by segment: {alpha:.2f} for users with {segments.user_segment(run, user)} events "
+               "(chosen on validation; per segment: "
+               + ", ".join(f"{name} → {value:.2f}" for name, value in segment_alphas.items()) + ")")
 
 cf_row, content_row, seen = component_rows(run_path, user)
 history = serving.user_history(run, user)
@@ -63,8 +73,38 @@ with left:
 with right:
     st.subheader(f"Top {top_n} at α = {alpha:.2f}")
     table = ranked_table(run, cf_row, content_row, seen, alpha=alpha, k=top_n)
-    st.dataframe(table.drop(columns=["item"]), hide_index=True, key="top_table", column_config=score_column_config())
+    clicked = st.dataframe(table.drop(columns=["item"]), hide_index=True, key="top_table",
+                           column_config=score_column_config(), on_select="rerun", selection_mode="single-row")
     st.caption("score = α·cf_score + (1−α)·content_score — the same columns as the new-user table and the CSV.")
+
+# ------------------------------------------------------------------ why this item?
+st.subheader("Why this item?")
+why_options = [None, *table["item"].astype(int).tolist()]
+clicked_rows = clicked.selection.rows if clicked is not None else []
+if clicked_rows:
+    clicked_item = int(table["item"].iat[clicked_rows[0]])
+    if st.session_state.get("why_clicked") != (user, clicked_item):  # a new click picks the item below
+        st.session_state["why_clicked"] = (user, clicked_item)
+        st.session_state["why_item"] = clicked_item
+if st.session_state.get("why_item") not in why_options:
+    st.session_state["why_item"] = None
+why_item = st.selectbox("Explain", why_options, key="why_item",
+                        format_func=lambda i: "(click a row of the list above, or pick an item)" if i is None
+                        else item_label(run, i))
+if why_item is not None:
+    why = explainer(run_path).explain(user, int(why_item), alpha=alpha)
+    c1, c2, c3 = st.columns(3)
+    c1.metric("Score", f"{why.score:.3f}")
+    c2.metric("CF part", f"{why.cf_score:.3f}")
+    c3.metric("Content part", f"{why.content_score:.3f}")
+    left, right = st.columns([3, 2])
+    left.plotly_chart(plots.explanation_bars(why.history, alpha=alpha), key="why_bars")
+    with right:
+        st.markdown("**The item's text, deciding words highlighted**")
+        st.markdown(why.highlighted_markdown() if why.text.strip() else "_(this item has no text)_")
+        st.dataframe(why.words[["text", "weight", "share"]], hide_index=True, key="why_words",
+                     column_config={c: st.column_config.NumberColumn(format="%.3f") for c in ("weight", "share")})
+    st.text("\n".join(why.summary()))
 
 # ------------------------------------------------------------------ two α values side by side
 with st.expander("Compare two α values", expanded=False):

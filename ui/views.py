@@ -16,7 +16,7 @@ from recsys import export, plots, projection, serving
 from ui.jobs import load_run_cached, projections_dir
 
 __all__ = ["NO_TEXT_NOTE", "VECTOR_KINDS", "component_rows", "embedding_frame", "embeddings_download", "format_time",
-           "SCORE_COLUMNS", "SCORE_HELP", "find_items",
+           "SCORE_COLUMNS", "SCORE_HELP", "explainer", "find_items",
            "has_item_text", "item_categories", "item_label", "overlap", "pca_axis_titles", "pca_coords", "ranked_table",
            "recommendations_csv", "score_column_config", "vectors_of"]
 
@@ -26,6 +26,15 @@ VECTOR_KINDS = {  # label -> (side, attribute of ServingVectors)
     "CF user vectors": ("users", "cf_user"),
     "LSTM user vectors (history)": ("users", "seq_user"),
 }
+
+
+@st.cache_resource(max_entries=4, show_spinner="Loading the model to explain the score…")
+def explainer(run_path: str):
+    """The run's `recsys.explain.Explainer`, sharing the cold-start scorer's Keras model (loaded once)."""
+    from recsys.explain import Explainer
+    from ui.jobs import cold_start_scorer
+
+    return Explainer(load_run_cached(run_path), model=cold_start_scorer(run_path).model)
 
 
 def vectors_of(run_path: str, kind: str) -> np.ndarray:
