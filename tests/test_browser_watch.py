@@ -127,6 +127,9 @@ def test_two_sessions_watch_two_jobs(_chromium, artifacts_dir, tmp_path):
                 failed = page.get_by_text("Training failed")
                 try:
                     expect(finished.or_(failed).first).to_be_visible(timeout=2 * TRAIN_TIMEOUT_MS)
+                    assert not failed.count(), page.get_by_test_id("stAlert").all_inner_texts()
+                    run_id = re.search(r"run ([0-9a-f]{10})", finished.inner_text()).group(1)
+                    expect(page.get_by_test_id("stSidebar")).to_contain_text(f"Run: {run_id}", timeout=30_000)
                 finally:
                     page.screenshot(path=str(artifacts_dir / f"watch-two-session{i + 1}-last.png"))
                 page.screenshot(path=str(artifacts_dir / f"watch-two-session{i + 1}.png"), full_page=True,
