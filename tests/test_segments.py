@@ -208,3 +208,18 @@ def test_alpha_curves_plot_one_line_per_segment_and_star_the_chosen_alpha():
     assert [t.name for t in lines] == ["all users", "&lt; 5"]  # legend text is HTML in plotly: escaped
     star = [t for t in fig.data if t.marker.symbol == "star"]
     assert len(star) == 1 and star[0].x[0] == 0.0 and star[0].y[0] == 0.0
+
+
+def test_evaluate_json_has_the_segment_report(planted_files, tmp_path, capsys):
+    from recsys.cli import main
+
+    out = tmp_path / "metrics.json"
+    assert main(["evaluate", "--interactions", str(planted_files / "events.csv"), "--items",
+                 str(planted_files / "items.csv"), "--dim", "8", "--lstm-units", "8", "--cnn-filters", "8",
+                 "--seq-len", "8", "--epochs", "2", "--quiet", "--out", str(out)]) == 0
+    report = json.loads(out.read_text())["segments"]
+    assert report["definitions"]["activity"]["bounds"] == [5, 20]
+    rows = pd.DataFrame(report["rows"])
+    assert {"model", "popularity", "item_knn", "ease"} <= set(rows["method"])
+    assert {"NDCG@10 low", "NDCG@10 high", "HR@10 low", "HR@10 high"} <= set(rows.columns)
+    assert report["comparisons"] and report["alpha_sweep"] and report["alpha_by_segment"]
