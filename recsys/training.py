@@ -87,6 +87,7 @@ class TrainedModel:
     train_seconds: float
     device: dict
     evaluation_vectors: ServingVectors | None = None  # after `evaluation_events`, when fit_hybrid was given them
+    train_vectors: ServingVectors | None = None  # after the training events themselves (validation-time), likewise
 
 
 def event_weights(events: pd.DataFrame, config: TrainConfig) -> np.ndarray | None:
@@ -513,9 +514,11 @@ def fit_hybrid(
         vectors = serving_vectors_for(model, serving, n_users=n_users, seq_len=config.seq_len)
     else:
         vectors = compute_serving_vectors(model, serving_sequences)
-    evaluation_vectors = None
+    evaluation_vectors = train_vectors = None
     if evaluation_events is not None:
         evaluation_vectors = serving_vectors_for(model, evaluation_events, n_users=n_users, seq_len=config.seq_len)
+        if events is not None:
+            train_vectors = serving_vectors_for(model, events, n_users=n_users, seq_len=config.seq_len)
     sweep = monitor.best_sweep
     choice: dict = {}
     if config.alpha is not None:
@@ -535,7 +538,8 @@ def fit_hybrid(
                          "epochs_run": len(monitor.history), "stopped_by": monitor.stopped_by, **choice}
     return TrainedModel(model=model, vectorizer=vectorizer, category_encoder=encoder, vectors=vectors,
                         history=monitor.history, best_epoch=monitor.best_epoch, validation=validation_result,
-                        train_seconds=time.perf_counter() - t0, device=device, evaluation_vectors=evaluation_vectors)
+                        train_seconds=time.perf_counter() - t0, device=device, evaluation_vectors=evaluation_vectors,
+                        train_vectors=train_vectors)
 
 
 def stored_run_or_check_writable(path, key: str, *, progress: ProgressFn | None = None, is_chief: bool = True):
@@ -651,12 +655,12 @@ def fit_and_evaluate(dataset, config: TrainConfig, *, k: int = 10, progress: Pro
     scorers: dict = {}
     if baselines:
         evaluation["baselines"] = evaluate_baselines(X_train, X_test_hist, split, n_items=n_items, k=k, scorers=scorers)
-    from recsys.segments import item_has_text, segment_report, validation_vectors
+    from recsys.segments import item_has_text, segment_report
 
     evaluation["segments"] = segment_report(  # per user-activity / item-popularity / text segment (issue 13)
         events=events, split=split, n_users=n_users, n_items=n_items, item_has_text=item_has_text(dataset.items),
         test_vectors=test_vectors, alpha=alpha, baseline_scorers=scorers, baselines=baselines, k=k,
-        valid_vectors=validation_vectors(trained.model, train, n_users=n_users, seq_len=config.seq_len))
+        valid_vectors=getattr(trained, "train_vectors", None) or test_vectors)
     return EvaluatedModel(trained=trained, evaluation=evaluation, train_events=train,
                           evaluation_seconds=time.perf_counter() - started)
 
