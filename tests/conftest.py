@@ -74,6 +74,20 @@ def app_test():
     return make
 
 
+@pytest.fixture
+def fresh_app(app_test, monkeypatch, tmp_path):
+    """Factory for AppTests of the real app over a private run store, with Streamlit's caches (the job
+    registry, loaded runs) cleared before and after: `at = fresh_app(); at.run()`."""
+    import streamlit as st
+
+    monkeypatch.setenv("RECSYS_RUNS_DIR", str(tmp_path / "runs"))
+    st.cache_resource.clear()
+    st.cache_data.clear()
+    yield lambda timeout=60: app_test(timeout=timeout)
+    st.cache_resource.clear()
+    st.cache_data.clear()
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that was free a moment ago."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:

@@ -12,7 +12,6 @@ import re
 import time
 
 import pytest
-import streamlit as st
 
 from recsys.data import DataError, load_dataset
 
@@ -23,16 +22,6 @@ POLL_LIMIT_S = 180
 def _unescape(text: str) -> str:
     """Undo ui.session.md_escape (backslash before punctuation)."""
     return re.sub(r"\\([!-/:-@\[-`{-~])", r"\1", text)
-
-
-@pytest.fixture
-def fresh_app(app_test, monkeypatch, tmp_path):
-    monkeypatch.setenv("RECSYS_RUNS_DIR", str(tmp_path / "runs"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield lambda: app_test(timeout=60)
-    st.cache_resource.clear()
-    st.cache_data.clear()
 
 
 def _ok(at, step: str):

@@ -216,18 +216,6 @@ def test_help_on_the_share_commands(capsys):
 
 
 # ------------------------------------------------------------------ the Train page's panel (AppTest)
-@pytest.fixture
-def fresh_app(app_test, monkeypatch, tmp_path):
-    import streamlit as st
-
-    monkeypatch.setenv("RECSYS_RUNS_DIR", str(tmp_path / "runs"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    yield lambda: app_test(timeout=60)
-    st.cache_resource.clear()
-    st.cache_data.clear()
-
-
 def test_an_imported_bundle_becomes_the_active_run_and_every_page_works(fresh_app, bundle, run_dir, tmp_path):
     at = fresh_app()
     at.run()

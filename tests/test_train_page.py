@@ -5,21 +5,15 @@ dataset, and rated data offers a minimum rating and rating weights. (AppTest dro
 from __future__ import annotations
 
 import pytest
-import streamlit as st
 
 from planted import TINY, planted_dataset
 
 
 @pytest.fixture
-def app(app_test, monkeypatch, tmp_path):
-    monkeypatch.setenv("RECSYS_RUNS_DIR", str(tmp_path / "runs"))
-    st.cache_resource.clear()
-    st.cache_data.clear()
-    at = app_test(timeout=120)
+def app(fresh_app):
+    at = fresh_app(timeout=120)
     at.run()
-    yield at
-    st.cache_resource.clear()
-    st.cache_data.clear()
+    return at
 
 
 def _ok(at):
