@@ -84,14 +84,15 @@ def test_training_while_watching_then_every_page(browser_page, artifacts_dir, tm
         _open(page, "Recommendations")
         expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=60_000)
         _shot(page, artifacts_dir, "recommendations")
-        # Why this item: pick the first recommendation; the explanation draws its chart.
-        page.get_by_test_id("stSelectbox").filter(has_text="Explain").click()
-        page.get_by_role("option").nth(1).click()
-        heading = page.get_by_role("heading", name="Why this item?")
-        expect(page.get_by_test_id("stPlotlyChart").first.locator(".main-svg").first).to_be_attached(timeout=60_000)
-        heading.scroll_into_view_if_needed()
-        page.wait_for_timeout(1000)
-        page.screenshot(path=str(artifacts_dir / "watch-explanation.png"), animations="disabled")
+        # Why this item: pick the first recommendation with the keyboard; the explanation draws its chart.
+        explain = page.get_by_role("combobox", name="Explain")
+        explain.focus()
+        page.keyboard.press("ArrowDown")
+        expect(page.get_by_role("option").nth(1)).to_be_visible()
+        page.keyboard.press("ArrowDown")
+        page.keyboard.press("Enter")
+        expect(page.get_by_text("Which history items drove the score")).to_be_visible(timeout=60_000)
+        _shot(page, artifacts_dir, "explanation")
         assert not page.get_by_test_id("stException").count()
 
         _open(page, "Embeddings")
