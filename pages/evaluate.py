@@ -14,7 +14,8 @@ run = require_active_run("train one on the Train page. Its test report is comput
 
 result = run.metrics.get("evaluation")
 if not result:
-    reason = ("it was trained before runs carried their test report" if "evaluation" not in run.metrics else
+    reason = ("it was trained before runs carried their test report, or from Parquet shards (`train --shards`), "
+              "which train without one" if "evaluation" not in run.metrics else
               "no user in its data has 3 or more distinct items, so there is no test split")
     st.info(f"Run {run.run_id[:10]} has no test report: {reason}.")
     st.markdown("Train it again on the **Train** page (same settings): the new run is evaluated while it trains, "
