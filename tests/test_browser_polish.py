@@ -8,51 +8,19 @@ itself and the page makes no request outside the app's server.
 
 from __future__ import annotations
 
-import os
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
-
 import pytest
 
-from conftest import REPO_ROOT, free_port
+from conftest import REPO_ROOT, running_streamlit
 
 
 @pytest.fixture(scope="module")
 def server_from_fresh_folder(tmp_path_factory, artifacts_dir):
     folder = tmp_path_factory.mktemp("fresh-folder")
-    port = free_port()
-    base = f"http://127.0.0.1:{port}"
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "RECSYS_RUNS_DIR": str(folder / "runs"),
+    env = {"RECSYS_RUNS_DIR": str(folder / "runs"),
            "STREAMLIT_CLIENT_TOOLBAR_MODE": "developer", "STREAMLIT_SERVER_MAX_UPLOAD_SIZE": "200"}
-    with open(artifacts_dir / "streamlit-fresh-folder.log", "wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", str(REPO_ROOT / "app.py"), "--server.headless", "true",
-             "--server.port", str(port), "--server.address", "127.0.0.1", "--server.fileWatcherType", "none",
-             "--browser.gatherUsageStats", "false"],
-            cwd=folder, stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
-        try:
-            deadline = time.monotonic() + 60
-            while True:
-                assert process.poll() is None, "streamlit exited; see test-artifacts/streamlit-fresh-folder.log"
-                try:
-                    with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                        if response.read().strip() == b"ok":
-                            break
-                except (urllib.error.URLError, ConnectionError, TimeoutError):
-                    pass
-                assert time.monotonic() < deadline, "streamlit not healthy after 60 s"
-                time.sleep(0.2)
-            yield base
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=10)
+    with running_streamlit(REPO_ROOT / "app.py", log_path=artifacts_dir / "streamlit-fresh-folder.log", env=env,
+                           cwd=folder) as base:
+        yield base
 
 
 def test_started_from_another_folder_no_deploy_512_mib_limit_local_icon(server_from_fresh_folder, browser_page,
