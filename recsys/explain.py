@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
+from recsys.serving import default_alpha
+
 CF_METHOD_PROJECTION = "item-based (ridge projection of the CF user vector onto the history items' CF vectors)"
 CF_METHOD_FOLD_IN = "exact (the CF user vector is folded in from the last seq_len items; residual = the user's own offset)"
 CONTENT_METHOD = "leave-one-out over the LSTM's input window"
@@ -340,7 +342,7 @@ class Explainer:
             raise ValueError(f"user index {user} is outside [0, {run.n_users})")
         if not 0 <= int(item) < run.n_items:
             raise ValueError(f"item index {item} is outside [0, {run.n_items})")
-        alpha = run.default_alpha if alpha is None else float(alpha)
+        alpha = default_alpha(run) if alpha is None else float(alpha)
         if not 0.0 <= alpha <= 1.0:
             raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
         user, item = int(user), int(item)

@@ -40,6 +40,7 @@ from pathlib import Path
 import numpy as np
 
 from recsys.formats import DataError
+from recsys.serving import default_alpha
 from recsys.store import RunStoreError, load_run
 
 __all__ = ["KNOWN_USERS_SIGNATURE", "SIGNATURE", "SavedModelError", "cf_user_from_history", "cf_user_weights",
@@ -264,7 +265,7 @@ def export_savedmodel(run_dir, out, *, k: int = 10) -> Path:
         (tmp / "assets.extra" / "recsys_run.json").write_text(json.dumps(
             {"run_id": run.run_id, "dataset": run.fingerprint.get("dataset"), "k": module.k,
              "cf_user": "offset + fold-in" if module.fold_in_table is not None else "free vector per user",
-             "seq_len": module.seq_len, "default_alpha": run.default_alpha, "n_items": run.n_items}, indent=2))
+             "seq_len": module.seq_len, "default_alpha": default_alpha(run), "n_items": run.n_items}, indent=2))
         if out.exists():
             out.rmdir()  # an empty folder (checked above)
         os.replace(tmp, out)

@@ -441,21 +441,21 @@ def user_segment(run, user: int) -> str:
     return str(activity_segment([count], bounds)[0])
 
 
-def user_alpha(run, user: int, *, default: float | None = None) -> float:
+def user_alpha(run, user: int, *, default: float) -> float:
     """The α of the user's activity segment ("α by segment"), else `default` (the run's α).
 
     At serving time a user's activity is their number of events in the run (what it serves from).
     """
-    default = run.default_alpha if default is None else float(default)
+    default = float(default)
     table = run_alpha_by_segment(run)
     if not table:
         return default
     return float(table.get(user_segment(run, user), default))
 
 
-def users_alpha(run, users, *, default: float | None = None) -> np.ndarray:
+def users_alpha(run, users, *, default: float) -> np.ndarray:
     """float `[len(users)]`: each user's "α by segment" (the run's α where the run has none)."""
-    default = run.default_alpha if default is None else float(default)
+    default = float(default)
     users = np.asarray(users, np.int64)
     table = run_alpha_by_segment(run)
     if not table:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.serving import seen_matrix
+from recsys.serving import default_alpha, seen_matrix
 
 NO_CATEGORY = "(no category)"
 MAX_RANKED_USERS = 20_000  # users × items rankings above this many users use a seeded sample of users
@@ -109,7 +109,7 @@ def users_for_items(run, items, *, alpha: float | None = None, top: int = 20, k:
     Returns:
         user_id, best_rank, best_item (title), in_top_k, events; at most `top` rows.
     """
-    alpha = run.default_alpha if alpha is None else float(alpha)
+    alpha = default_alpha(run) if alpha is None else float(alpha)
     selected = np.unique(np.asarray(list(items), np.int64))
     columns = ["user_id", "best_rank", "best_item", "in_top_k", "events"]
     if len(selected) == 0 or run.n_users == 0:

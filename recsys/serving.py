@@ -34,7 +34,7 @@ class ServingVectors:
         content = self.seq_user[users] @ self.content_item.T + self.content_bias
         if alpha is None:
             return cf, content
-        return alpha * cf + (1.0 - alpha) * content
+        return blend(cf, content, alpha)
 
     def as_dict(self) -> dict:
         return dict(self.__dict__)
@@ -54,11 +54,31 @@ def component_scores(run, users) -> tuple[np.ndarray, np.ndarray]:
     return run.vectors.scores(np.asarray(users, dtype=np.int64))
 
 
-def blend(cf: np.ndarray, content: np.ndarray, alpha: float) -> np.ndarray:
-    """m̂ = α·cf + (1−α)·content."""
-    if not 0.0 <= alpha <= 1.0:
+FALLBACK_ALPHA = 0.5  # a run with neither a fixed α nor a validation choice blends both parts equally
+
+
+def blend(cf, content, alpha):
+    """m̂ = α·cf + (1−α)·content: the one α blend (scores, CSVs, pages, explanations, the CLI).
+
+    `alpha` is a number in [0, 1] or an array that broadcasts against the scores (α per user).
+    """
+    a = np.asarray(alpha, dtype=np.float32)
+    if not np.all((a >= 0.0) & (a <= 1.0)):
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
-    return alpha * cf + (1.0 - alpha) * content
+    if a.ndim == 0:
+        a = float(a)
+    return a * cf + (1.0 - a) * content
+
+
+def default_alpha(run) -> float:
+    """The one default-α rule: the run's fixed α, else the α chosen on validation, else 0.5.
+
+    `run` is a stored run (`recsys.store.Run`) or anything with its `config` and `metrics` dicts.
+    """
+    alpha = (getattr(run, "config", None) or {}).get("alpha")
+    if alpha is None:
+        alpha = ((getattr(run, "metrics", None) or {}).get("validation") or {}).get("best_alpha")
+    return float(FALLBACK_ALPHA if alpha is None else alpha)
 
 
 def _exclude(scores: np.ndarray, exclude_rows: sp.csr_matrix | None) -> np.ndarray:
@@ -76,7 +96,7 @@ def recommend_batches(run, users=None, *, k: int = 10, alpha: float | None = Non
     the list is shorter than k. With `alpha_by_segment` each user is blended with the α chosen on
     validation for their activity segment (`recsys.segments.users_alpha`; `alpha` where the run has none).
     """
-    alpha = run.default_alpha if alpha is None else float(alpha)
+    alpha = default_alpha(run) if alpha is None else float(alpha)
     users = np.arange(run.n_users) if users is None else np.asarray(users, dtype=np.int64)
     seen = seen_matrix(run)
     k = min(int(k), run.n_items)
@@ -87,7 +107,7 @@ def recommend_batches(run, users=None, *, k: int = 10, alpha: float | None = Non
             from recsys.segments import users_alpha
 
             a = users_alpha(run, batch, default=alpha).astype(np.float32)[:, None]
-            scores = _exclude(a * cf + (1.0 - a) * content, seen[batch])
+            scores = _exclude(blend(cf, content, a), seen[batch])
         else:
             scores = _exclude(blend(cf, content, alpha), seen[batch])
         top = topk_items(scores, k)
@@ -195,7 +215,7 @@ class ColdStartScorer:
         return cf_vec, seq_vec
 
     def recommend_for_new_user(self, item_indices, *, k: int = 10, alpha: float | None = None) -> pd.DataFrame:
-        alpha = self.run.default_alpha if alpha is None else alpha
+        alpha = default_alpha(self.run) if alpha is None else alpha
         cf_vec, seq_vec = self.new_user_vectors(item_indices)
         v = self.run.vectors
         cf = np.asarray(v.cf_item) @ cf_vec + np.asarray(v.cf_bias)

@@ -74,6 +74,7 @@ def test_why_this_item_shows_the_same_explanation_as_the_cli(page, planted_run, 
 
 def test_alpha_by_segment_toggle_serves_the_segment_alpha(page, planted_run):
     from recsys.segments import run_alpha_by_segment, user_alpha
+    from recsys.serving import default_alpha
 
     assert run_alpha_by_segment(planted_run), "the run's test report carries α by segment"
     at = page("pages/recommendations.py")
@@ -81,7 +82,7 @@ def test_alpha_by_segment_toggle_serves_the_segment_alpha(page, planted_run):
     assert not toggle.disabled
     toggle.set_value(True).run()
     assert not at.exception, [e.message for e in at.exception]
-    expected = user_alpha(planted_run, 0)
+    expected = user_alpha(planted_run, 0, default=default_alpha(planted_run))
     assert any(h.value == f"Top 10 at α = {expected:.2f}" for h in at.subheader)
     assert any("α by segment:" in c.value for c in at.caption)
 

@@ -80,16 +80,16 @@ def test_alpha_by_segment_picks_each_segments_best_validation_alpha():
 
 def test_user_alpha_applies_the_segment_alpha_at_serving_time():
     events = pd.DataFrame({"user": [0] * 3 + [1] * 12 + [2] * 30})
-    run = SimpleNamespace(default_alpha=0.5, events=events, metrics={"segments": {
+    run = SimpleNamespace(events=events, metrics={"segments": {
         "alpha_by_segment": {"< 5": 0.9, "5–20": 0.2}, "definitions": {"activity": {"bounds": [5, 20]}}}})
-    assert [user_alpha(run, u) for u in (0, 1, 2)] == [0.9, 0.2, 0.5]  # no α for "> 20": the run's α
+    assert [user_alpha(run, u, default=0.5) for u in (0, 1, 2)] == [0.9, 0.2, 0.5]  # no α for "> 20": the run's α
     from recsys.segments import user_segment, users_alpha
 
     run.n_users = 3
     assert [user_segment(run, u) for u in (0, 1, 2)] == ["< 5", "5–20", "> 20"]
-    assert list(users_alpha(run, [2, 0, 1])) == [0.5, 0.9, 0.2]
+    assert list(users_alpha(run, [2, 0, 1], default=0.5)) == [0.5, 0.9, 0.2]
     run.metrics = {}
-    assert user_alpha(run, 0) == 0.5 and list(users_alpha(run, [0, 1])) == [0.5, 0.5]
+    assert user_alpha(run, 0, default=0.5) == 0.5 and list(users_alpha(run, [0, 1], default=0.5)) == [0.5, 0.5]
 
 
 @pytest.fixture(scope="module")
@@ -185,7 +185,7 @@ def test_recommend_with_alpha_by_segment_blends_each_user_with_their_segments_al
                              content_item=rng.normal(size=(6, 4)).astype(np.float32),
                              content_bias=np.zeros(6, np.float32))
     events = pd.DataFrame({"user": [0] * 3 + [1] * 8, "item": [0, 1, 2, 0, 1, 2, 3, 0, 1, 2, 3], "timestamp": range(11)})
-    run = SimpleNamespace(vectors=vectors, events=events, n_users=3, n_items=6, default_alpha=0.5,
+    run = SimpleNamespace(vectors=vectors, events=events, n_users=3, n_items=6, metrics={"validation": {"best_alpha": 0.5}},
                           user_ids=np.array(["a", "b", "c"], dtype=object),
                           item_ids=np.array([f"i{j}" for j in range(6)], dtype=object),
                           items=pd.DataFrame({"title": [f"T{j}" for j in range(6)]}),
