@@ -185,7 +185,7 @@ def test_recommend_with_alpha_by_segment_blends_each_user_with_their_segments_al
                              content_item=rng.normal(size=(6, 4)).astype(np.float32),
                              content_bias=np.zeros(6, np.float32))
     events = pd.DataFrame({"user": [0] * 3 + [1] * 8, "item": [0, 1, 2, 0, 1, 2, 3, 0, 1, 2, 3], "timestamp": range(11)})
-    run = SimpleNamespace(vectors=vectors, events=events, n_users=3, n_items=6, metrics={"validation": {"best_alpha": 0.5}},
+    run = SimpleNamespace(vectors=vectors, events=events, n_users=3, n_items=6, config={"alpha": 0.5},
                           user_ids=np.array(["a", "b", "c"], dtype=object),
                           item_ids=np.array([f"i{j}" for j in range(6)], dtype=object),
                           items=pd.DataFrame({"title": [f"T{j}" for j in range(6)]}),
