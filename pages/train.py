@@ -4,9 +4,11 @@ import pandas as pd
 import streamlit as st
 
 from recsys.config import TrainConfig
+from recsys.jobs import submit_training
+from recsys.serving import default_alpha
 from recsys.training import device_info
 from ui.bundle_panel import bundle_panel
-from ui.jobs import job_registry, show_job
+from ui.jobs import job_registry, run_store, show_job
 from ui.session import active_dataset, active_run, md_escape, set_active_run, sync_finished_training
 from ui.state import keep_widget, remember_widget
 
@@ -97,7 +99,7 @@ except ValueError as error:
     config = None
 
 if st.button("Train", key="train", type="primary", disabled=config is None):
-    job = job_registry().submit(dataset, config)
+    job = submit_training(job_registry(), run_store(), dataset, config)
     st.session_state["train_job"] = job.key
     if job.status == "done":
         st.session_state["train_job_applied"] = None
@@ -115,7 +117,7 @@ job = show_job("train_job", cancel_key="cancel", on_done=training_finished)
 
 # ------------------------------------------------------------------ run history
 st.subheader("Runs")
-runs = job_registry().store.list_runs()
+runs = run_store().list_runs()
 show_all = st.toggle("Show runs of all datasets", key="all_runs")
 fingerprint = dataset.fingerprint()
 shown = [r for r in runs if show_all or r.get("fingerprint") == fingerprint]
@@ -131,13 +133,13 @@ else:
     choice = left.selectbox("Run", ids, index=index, key="run_choice",
                             format_func=lambda rid: f"{rid[:10]} — {next(r['completed_at'] for r in shown if r['run_id'] == rid)[:19]}")
     if right.button("Make active", key="use_run"):
-        set_active_run(str(job_registry().store.path_for(choice)))
+        set_active_run(str(run_store().path_for(choice)))
         st.rerun()
 
 run = active_run()
 if run is not None:
     st.subheader("Active run")
-    st.text(f"{run.run_id} — dataset {run.fingerprint.get('dataset')} — default α {run.default_alpha:.2f}")
+    st.text(f"{run.run_id} — dataset {run.fingerprint.get('dataset')} — default α {default_alpha(run):.2f}")
     if run.history and (job is None or job.run_path is None or run.run_id != job.key):
         from recsys.plots import training_curves
 

@@ -1,8 +1,11 @@
-"""Training jobs as objects: a registry maps a run key to a background job with progress, stop and cancel.
+"""Background jobs as objects: a registry maps a key to a job that runs a function, with progress, stop and cancel.
 
-The app holds one `JobRegistry` (via `st.cache_resource`); pages only read a job's progress, so
-leaving a page changes nothing. Two requests for the same data + config share one job (and one
-run); different configs train side by side, each with its own progress record.
+`JobRegistry.submit(key, work)` runs any `work(report=, cancel=, stop=)`; it knows nothing of
+training. The studio's two kinds of work are submitted by `submit_training` (train a run into a
+`RunStore`) and `submit_evaluation` (an evaluation report kept in the store). The app holds one
+registry (via `st.cache_resource`); pages only read a job's progress, so leaving a page changes
+nothing. Two requests for the same key share one job (the same data + config: one run); different
+configs train side by side, each with its own progress record.
 
 Isolation. A job runs its work either on a thread of this process or in a child process of its own
 (`isolation="process"`, what the app uses). The app needs the child process: after every script run
@@ -21,16 +24,21 @@ import contextlib
 import dataclasses
 import functools
 import importlib
+import json
 import multiprocessing
+import operator
 import queue as queue_module
 import sys
 import threading
 import time
 import traceback
+import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Callable
 
 from recsys.config import TrainConfig
+from recsys.progress import Progress, TrainingCancelled
 from recsys.store import RunStore, run_key
 
 PROGRESS_INTERVAL_S = 0.25  # a child process sends at most ~4 progress reports a second (phase changes always)
@@ -39,7 +47,7 @@ _SPAWN_LOCK = threading.Lock()
 
 @dataclass
 class TrainingJob:
-    """One training (or evaluation) run in the background.
+    """One piece of work in the background: a training run, an evaluation, or a test's stand-in.
 
     `status` is queued | running | done | failed | cancelled. While running, `cancel_requested` or
     `stop_requested` says that the user asked to cancel (nothing is stored) or to stop and keep the
@@ -47,15 +55,13 @@ class TrainingJob:
     """
 
     key: str
-    dataset_name: str
-    config: TrainConfig
+    kind: str = "train"  # "train": the result is a run folder (`run_path`) | "evaluate": a report dict
+    config: TrainConfig | None = None  # the settings the work runs with (for display; the registry never reads it)
     status: str = "queued"
-    progress: object = None  # the latest recsys.training.Progress
+    progress: object = None  # the latest recsys.progress.Progress
     error: str | None = None  # one sentence for the user
     traceback: str | None = None  # the stored traceback of a failed job
-    run_path: str | None = None
-    kind: str = "train"  # "train" | "evaluate"
-    result: dict | None = None  # the metrics of an evaluation job
+    result: object = None  # what the work returned (a run folder, an evaluation report)
     started_at: float = field(default_factory=time.time)
     finished_at: float | None = None
     cancel_event: object = field(default_factory=threading.Event)
@@ -66,6 +72,11 @@ class TrainingJob:
     @property
     def active(self) -> bool:
         return self.status in ("queued", "running")
+
+    @property
+    def run_path(self) -> str | None:
+        """The run folder a finished training job stored (None for other kinds and before it is done)."""
+        return self.result if self.kind == "train" and self.status == "done" else None
 
     @property
     def cancel_requested(self) -> bool:
@@ -93,7 +104,14 @@ class TrainingJob:
         return not self.active
 
 
-Work = Callable[..., object]  # work(report=, cancel=, stop=) -> result (a run path, or an evaluation dict)
+Work = Callable[..., object]
+"""What a job runs: `work(report=, cancel=, stop=) -> result`.
+
+`report(progress)` takes `recsys.progress.Progress` records; `cancel` and `stop` are events the work
+checks (raise `TrainingCancelled` on cancel). For `isolation="process"` the work is sent to the
+child: a module-level function, or a `functools.partial` of one over picklable arguments (this
+project's functions and dataclasses travel by name and fields, see `_portable`).
+"""
 
 
 def failure_sentence(error: BaseException) -> str:
@@ -104,11 +122,7 @@ def failure_sentence(error: BaseException) -> str:
 
 def _finish(job: TrainingJob, outcome: str, payload=None, trace: str | None = None) -> None:
     if outcome == "done":
-        if job.kind == "train":
-            job.run_path = payload
-        else:
-            job.result = payload
-        job.status = "done"
+        job.result, job.status = payload, "done"
     elif outcome == "cancelled":
         job.status = "cancelled"
     else:
@@ -118,8 +132,6 @@ def _finish(job: TrainingJob, outcome: str, payload=None, trace: str | None = No
 
 def _outcome_of(work: Work, report, cancel, stop):
     """Runs `work` and returns ("done", result) | ("cancelled", None) | ("failed", sentence, traceback)."""
-    from recsys.progress import TrainingCancelled
-
     try:
         return ("done", work(report=report, cancel=cancel, stop=stop))
     except TrainingCancelled:
@@ -211,8 +223,6 @@ def _start_process(job: TrainingJob, work: Work, *, name: str) -> TrainingJob:
     context = multiprocessing.get_context("spawn")
     messages = context.Queue()
     job.cancel_event, job.stop_event = context.Event(), context.Event()
-    from recsys.progress import Progress
-
     job.progress = Progress(phase="preparing", detail="starting the training process")
     # Looked up now: after a re-import of this module the current function is the one pickle can name.
     child_main = getattr(importlib.import_module(__name__), "_child_main")
@@ -264,10 +274,6 @@ def train_into_store(dataset, config: TrainConfig, store_root: str, *, report, c
 
 def evaluate_into_file(dataset, config: TrainConfig, k: int, path: str, *, report, cancel, stop) -> dict:
     """The work of an evaluation job: `evaluate_dataset`, kept as JSON at `path` (one temporary file per writer)."""
-    import json
-    import uuid
-    from pathlib import Path
-
     from recsys.evaluate import evaluate_dataset
 
     del stop  # an evaluation has no "keep the best so far": it is finished or cancelled
@@ -281,19 +287,17 @@ def evaluate_into_file(dataset, config: TrainConfig, k: int, path: str, *, repor
 
 
 class JobRegistry:
-    """Thread-safe registry of training jobs keyed by run key.
+    """Thread-safe registry of background jobs keyed by a string (a run key for training).
 
     Args:
-        store: where runs are stored (default `RunStore()`).
-        keep_finished: finished jobs beyond this many (oldest first) are forgotten; their runs stay.
+        keep_finished: finished jobs beyond this many (oldest first) are forgotten; what they stored stays.
         isolation: "thread" runs each job on a thread of this process; "process" in a child process
             of its own (see the module docstring: what the app must use under Streamlit).
     """
 
-    def __init__(self, store: RunStore | None = None, *, keep_finished: int = 100, isolation: str = "thread"):
+    def __init__(self, *, keep_finished: int = 100, isolation: str = "thread"):
         if isolation not in ("thread", "process"):
             raise ValueError(f"isolation must be 'thread' or 'process', got {isolation!r}")
-        self.store = store or RunStore()
         self.keep_finished = keep_finished
         self.isolation = isolation
         self._jobs: dict[str, TrainingJob] = {}
@@ -304,59 +308,35 @@ class JobRegistry:
         for job in finished[: max(0, len(finished) - self.keep_finished)]:
             del self._jobs[job.key]
 
-    def _start(self, job: TrainingJob, work: Work, *, name: str) -> TrainingJob:
-        start = _start_process if self.isolation == "process" else _start_thread
-        return start(job, work, name=name)
+    def submit(self, key: str, work: Work, *, kind: str = "train", config: TrainConfig | None = None,
+               stored: Callable[[], object] | None = None) -> TrainingJob:
+        """Starts `work` in the background as the job `key`, or returns the job already under that key.
 
-    def submit(self, dataset, config: TrainConfig) -> TrainingJob:
-        """Starts training (or joins the running job for the same data + config)."""
-        from recsys.progress import Progress
+        A running job is always joined. A finished one is joined when it succeeded and what it made
+        still exists (`stored()` is not None); otherwise the work starts afresh.
 
-        key = run_key(dataset.fingerprint(), config)
+        Args:
+            key: the job's identity: submissions with the same key share one job.
+            work: see `Work`; its return value becomes `job.result`.
+            kind: "train" (the result is a run folder, `job.run_path`) or "evaluate"; shown by the UI.
+            config: the settings the work runs with, kept on the job for display.
+            stored: returns the result when it already exists (a stored run, a kept report), else None;
+                then the job is done at once and nothing runs. Called in this process, never sent.
+        """
         with self._lock:
             job = self._jobs.get(key)
-            if job is not None and (job.active or job.status == "done"):
-                if job.status != "done" or self.store.has(key):
-                    return job
+            if job is not None and (job.active or (job.status == "done" and (stored is None or stored() is not None))):
+                return job
             self._prune()
-            job = TrainingJob(key=key, dataset_name=dataset.name, config=config)
+            job = TrainingJob(key=key, kind=kind, config=config)
             self._jobs[key] = job
-            if self.store.has(key):
-                job.status, job.run_path, job.finished_at = "done", str(self.store.path_for(key)), time.time()
+            result = stored() if stored is not None else None
+            if result is not None:
+                job.result, job.status, job.finished_at = result, "done", time.time()
                 job.progress = Progress(phase="done")
                 return job
-            work = functools.partial(train_into_store, dataset, config, str(self.store.root))
-            return self._start(job, work, name=f"train-{key[:8]}")
-
-    def submit_evaluation(self, dataset, config: TrainConfig, *, k: int = 10) -> TrainingJob:
-        """Runs `evaluate_dataset` in the background; results are kept under `<store>/evaluations/`."""
-        import json
-        import operator
-
-        from recsys.progress import Progress
-
-        k = operator.index(k)  # an int (TypeError otherwise): it is part of the cache file name
-        if k < 1:
-            raise ValueError(f"k must be at least 1, got {k}")
-
-        key = "eval-" + run_key(dataset.fingerprint(), config) + f"-k{k}"
-        path = self.store.root / "evaluations" / f"{key}.json"
-        with self._lock:
-            job = self._jobs.get(key)
-            if job is not None and (job.active or job.status == "done"):
-                return job
-            self._prune()
-            job = TrainingJob(key=key, dataset_name=dataset.name, config=config, kind="evaluate")
-            self._jobs[key] = job
-            if path.is_file():
-                try:
-                    job.result = json.loads(path.read_text())
-                    job.status, job.finished_at, job.progress = "done", time.time(), Progress(phase="done")
-                    return job
-                except (OSError, json.JSONDecodeError):
-                    pass
-            work = functools.partial(evaluate_into_file, dataset, config, k, str(path))
-            return self._start(job, work, name=f"eval-{key[5:13]}")
+            start = _start_process if self.isolation == "process" else _start_thread
+            return start(job, work, name=f"{kind}-{key[:16]}")
 
     def get(self, key: str) -> TrainingJob | None:
         with self._lock:
@@ -365,3 +345,37 @@ class JobRegistry:
     def jobs(self) -> list[TrainingJob]:
         with self._lock:
             return sorted(self._jobs.values(), key=lambda j: j.started_at, reverse=True)
+
+
+def submit_training(registry: JobRegistry, store: RunStore, dataset, config: TrainConfig) -> TrainingJob:
+    """Trains `config` on `dataset` into `store` in the background (`train_run`); the job's key is the run id.
+
+    Joins the running job for the same data + config, and is done at once when the store already
+    holds that run (no retraining, e.g. after a server restart).
+    """
+    key = run_key(dataset.fingerprint(), config)
+
+    def stored() -> str | None:
+        return str(store.path_for(key)) if store.has(key) else None
+
+    work = functools.partial(train_into_store, dataset, config, str(store.root))
+    return registry.submit(key, work, kind="train", config=config, stored=stored)
+
+
+def submit_evaluation(registry: JobRegistry, store: RunStore, dataset, config: TrainConfig, *,
+                      k: int = 10) -> TrainingJob:
+    """Runs `evaluate_dataset` in the background; the report is kept at `store.evaluation_path` and
+    reused by later submissions (the job's `result`)."""
+    k = operator.index(k)  # an int (TypeError otherwise): it is part of the report's file name
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
+    path = store.evaluation_path(run_key(dataset.fingerprint(), config), k=k)
+
+    def stored() -> dict | None:
+        try:
+            return json.loads(path.read_text()) if path.is_file() else None
+        except (OSError, json.JSONDecodeError):
+            return None
+
+    work = functools.partial(evaluate_into_file, dataset, config, k, str(path))
+    return registry.submit(path.stem, work, kind="evaluate", config=config, stored=stored)

@@ -8,6 +8,9 @@ vocabularies, `metrics.json`, `history.json` and, written last, `COMPLETE`.
 Runs are written into a temporary sibling folder and renamed into place, so a crash or a kill
 half-way never leaves a folder that is listed or served as complete. Nothing is ever unpickled:
 arrays load with `allow_pickle=False` and the model with Keras safe mode.
+
+`RunStore` owns the layout of the store folder (runs, evaluation reports, projection caches); every
+other module asks it for paths.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import pandas as pd
 from recsys.config import TrainConfig
 
 COMPLETE = "COMPLETE"
+EVALUATIONS = "evaluations"  # store sub-folders beside the runs (see RunStore)
+PROJECTIONS = "projections"
 VECTOR_NAMES = ("cf_user", "cf_item", "cf_bias", "seq_user", "content_item", "content_bias")
 RUN_FILES = ("config.json", "fingerprint.json", "model.keras", *(f"vectors/{n}.npy" for n in VECTOR_NAMES),
              "users.parquet", "items.parquet", "events.parquet", "text_vectorizer.json", "category_encoder.json",
@@ -228,13 +233,6 @@ class Run:
     def n_items(self) -> int:
         return len(self.items)
 
-    @property
-    def default_alpha(self) -> float:
-        alpha = self.config.get("alpha")
-        if alpha is None:
-            alpha = self.metrics.get("validation", {}).get("best_alpha", 0.5)
-        return float(alpha)
-
     def train_config(self) -> TrainConfig:
         return TrainConfig.from_dict(self.config)
 
@@ -285,17 +283,43 @@ def load_run(path) -> Run:
 
 
 class RunStore:
-    """A folder of runs keyed by `run_key`; only complete runs are listed or loaded."""
+    """The store folder: runs keyed by `run_key`, and what the studio keeps beside them.
+
+    This class is the one place that knows the layout; everyone else asks it for paths:
+
+        <root>/<run_id>/                          a run (`path_for`; only complete runs are listed or loaded)
+        <root>/evaluations/eval-<run_id>-k<k>.json an evaluation report (`evaluation_path`)
+        <root>/projections/<run_id>/              cached 2-D projections of a run (`projections_dir`),
+                                                  beside the run so run folders stay immutable
+        <root>/.tmp-*, <root>/.old-*              interrupted writes (`clean_incomplete`)
+
+    Args:
+        root: the store folder (default `$RECSYS_RUNS_DIR` or `./runs`).
+    """
 
     def __init__(self, root=None):
         self.root = Path(root) if root is not None else default_runs_dir()
 
     def path_for(self, run_id: str) -> Path:
         """The folder of a run id; ids that are not plain hex hashes are refused (no path traversal)."""
+        return self._inside(self.root, run_id)
+
+    def evaluation_path(self, run_id: str, *, k: int) -> Path:
+        """The evaluation report of the run `run_id` would be, at cutoff `k` (an int ≥ 1: it is part of the name)."""
+        if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+            raise ValueError(f"k must be a whole number of at least 1, got {k!r}")
+        return self._inside(self.root / EVALUATIONS, run_id).with_name(f"eval-{run_id}-k{k}.json")
+
+    def projections_dir(self, run_id: str) -> Path:
+        """Where projections of the run `run_id` are cached (created by whoever writes there)."""
+        return self._inside(self.root / PROJECTIONS, run_id)
+
+    @staticmethod
+    def _inside(folder: Path, run_id: str) -> Path:
         if not isinstance(run_id, str) or not _RUN_ID.fullmatch(run_id):  # fullmatch: no trailing newline
             raise RunStoreError(f"invalid run id {run_id!r}: run ids are hexadecimal hashes")
-        path = (self.root / run_id).resolve()
-        if path.parent != self.root.resolve():
+        path = (folder / run_id).resolve()
+        if path.parent != folder.resolve():
             raise RunStoreError(f"invalid run id {run_id!r}: it points outside the run store")
         return path
 

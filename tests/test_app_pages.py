@@ -256,7 +256,7 @@ def test_cancel_stops_the_job_and_keeps_no_run(fresh_app):
     at.run()
     at.button(key="train").click().run()
     _ok(at, "train click")
-    from ui.jobs import job_registry
+    from ui.jobs import job_registry, run_store
 
     job = job_registry().get(at.session_state["train_job"])
     assert job is not None and job.active
@@ -266,4 +266,4 @@ def test_cancel_stops_the_job_and_keeps_no_run(fresh_app):
     assert job.status == "cancelled"
     assert any("cancelled" in w.value for w in at.warning)
     assert at.session_state["active_run"] is None
-    assert job_registry().store.list_runs() == []
+    assert run_store().list_runs() == []

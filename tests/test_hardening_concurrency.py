@@ -19,7 +19,8 @@ import recsys.training
 from planted import TINY, planted_dataset
 from stand_ins import fake_trained
 from recsys.config import TrainConfig
-from recsys.jobs import JobRegistry
+from recsys.jobs import JobRegistry, submit_evaluation, submit_training
+from recsys.serving import default_alpha
 from recsys.store import RunStore, load_run, run_key, write_run
 from recsys.training import Progress
 
@@ -87,10 +88,10 @@ def _hidden(root):
 
 def test_two_different_configs_submitted_together_each_get_their_own_run(dataset, tmp_path):
     store = RunStore(tmp_path / "runs")
-    registry = JobRegistry(store)
+    registry = JobRegistry()
     configs = [TrainConfig(**{**TINY, "epochs": 1, "dim": 8, "seed": 1}),
                TrainConfig(**{**TINY, "epochs": 1, "dim": 12, "seed": 2, "alpha": 0.3})]
-    jobs = _submit_together([lambda c=c: registry.submit(dataset, c) for c in configs])
+    jobs = _submit_together([lambda c=c: submit_training(registry, store, dataset, c) for c in configs])
     assert jobs[0] is not jobs[1] and jobs[0].key != jobs[1].key
     for job, config in zip(jobs, configs):
         run = _finished(job)
@@ -100,7 +101,7 @@ def test_two_different_configs_submitted_together_each_get_their_own_run(dataset
         assert run.vectors.cf_user.shape == (dataset.n_users, config.dim)
         assert run.vectors.content_item.shape == (dataset.n_items, config.dim)
         assert job.progress.phase == "done" and job.config is config
-    assert load_run(jobs[1].run_path).default_alpha == 0.3
+    assert default_alpha(load_run(jobs[1].run_path)) == 0.3
     assert sorted(r["run_id"] for r in store.list_runs()) == sorted(j.key for j in jobs)
     assert _hidden(store.root) == []  # no temporary folder left behind
 
@@ -112,9 +113,9 @@ def test_same_data_and_config_submitted_together_train_once_and_share_the_job(da
     fit = FakeFit(dataset)
     monkeypatch.setattr(recsys.training, "fit_hybrid", fit)
     store = RunStore(tmp_path / "runs")
-    registry = JobRegistry(store)
+    registry = JobRegistry()
     config = TrainConfig(**{**TINY, "epochs": 1})
-    jobs = _submit_together([lambda: registry.submit(dataset, config) for _ in range(6)])
+    jobs = _submit_together([lambda: submit_training(registry, store, dataset, config) for _ in range(6)])
     assert all(job is jobs[0] for job in jobs)  # one job object for every caller
     assert jobs[0].active  # still training: every submission arrived while it ran
     fit.release.set()
@@ -122,7 +123,7 @@ def test_same_data_and_config_submitted_together_train_once_and_share_the_job(da
     assert len(fit.calls) == 1  # trained once
     assert run.path == store.path_for(run_key(dataset.fingerprint(), config))
     assert _visible(store.root) == [run.run_id] and _hidden(store.root) == []
-    again = registry.submit(dataset, config)  # after it finished: the stored run, no training
+    again = submit_training(registry, store, dataset, config)  # after it finished: the stored run, no training
     assert again is jobs[0] and again.status == "done" and len(fit.calls) == 1
     assert [job.key for job in registry.jobs()] == [run.run_id]
 
@@ -132,8 +133,8 @@ def test_a_second_registry_after_the_first_finished_reuses_the_stored_run(datase
     monkeypatch.setattr(recsys.training, "fit_hybrid", fit)
     store_root = tmp_path / "runs"
     config = TrainConfig(**{**TINY, "epochs": 1})
-    first = _finished(JobRegistry(RunStore(store_root)).submit(dataset, config))
-    job = JobRegistry(RunStore(store_root)).submit(dataset, config)  # another app process, later
+    first = _finished(submit_training(JobRegistry(), RunStore(store_root), dataset, config))
+    job = submit_training(JobRegistry(), RunStore(store_root), dataset, config)  # another app process, later
     assert job.status == "done" and job.run_path == str(first.path)
     assert len(fit.calls) == 1
 
@@ -162,8 +163,8 @@ def test_two_registries_racing_for_the_same_run_end_with_one_complete_folder(dat
     monkeypatch.setattr(recsys.store, "os", _RaceOs(2))
     store_root = tmp_path / "runs"
     config = TrainConfig(**{**TINY, "epochs": 1})
-    registries = [JobRegistry(RunStore(store_root)), JobRegistry(RunStore(store_root))]
-    jobs = _submit_together([lambda r=r: r.submit(dataset, config) for r in registries])
+    registries = [JobRegistry(), JobRegistry()]  # two app processes on one store
+    jobs = _submit_together([lambda r=r: submit_training(r, RunStore(store_root), dataset, config) for r in registries])
     runs = [_finished(job) for job in jobs]  # both finish: neither sees an error
     assert len(fit.calls) == 2  # separate processes cannot share a job, so each trained
     assert jobs[0].run_path == jobs[1].run_path
@@ -206,8 +207,9 @@ def test_two_registries_finishing_the_same_evaluation_together_both_succeed(data
     monkeypatch.setattr(pathlib.Path, "replace", replace)
     store_root = tmp_path / "runs"
     config = TrainConfig(**{**TINY, "epochs": 1})
-    registries = [JobRegistry(RunStore(store_root)), JobRegistry(RunStore(store_root))]
-    jobs = _submit_together([lambda r=r: r.submit_evaluation(dataset, config, k=10) for r in registries])
+    registries = [JobRegistry(), JobRegistry()]
+    jobs = _submit_together([lambda r=r: submit_evaluation(r, RunStore(store_root), dataset, config, k=10)
+                             for r in registries])
     for job in jobs:
         assert job.wait(WAIT_S) and job.status == "done", f"{job.status}: {job.error}"
         assert job.result == {"alpha": 0.5, "model": {"NDCG@10": 0.25}}

@@ -27,7 +27,7 @@ import pytest
 from planted import TINY, planted_dataset, planted_frames
 from stand_ins import fake_trained
 from recsys.config import TrainConfig
-from recsys.jobs import JobRegistry
+from recsys.jobs import JobRegistry, submit_training
 from recsys.serving import recommend
 from recsys.store import COMPLETE, RunStore, RunStoreError, load_run, run_key, write_run
 
@@ -238,9 +238,9 @@ def test_after_a_restart_every_completed_run_is_listed_and_served_without_traini
     assert listed[scene.previous.run_id]["seed"] == 4 and listed[other_path.name]["seed"] == 5
     for run_id in listed:  # every listed run can be opened by its id
         assert store.load(run_id).run_id == run_id
-    registry = JobRegistry(store)
+    registry = JobRegistry()
     for config, path in ((PREVIOUS, scene.previous.path), (other, other_path)):
-        job = registry.submit(scene.dataset, config)
+        job = submit_training(registry, store, scene.dataset, config)
         assert job.status == "done" and job.progress.phase == "done" and job.run_path == str(path)
         assert load_run(job.run_path).run_id == job.key
 
@@ -349,7 +349,7 @@ def test_a_training_job_that_cannot_write_its_run_fails_with_the_message(small, 
     monkeypatch.setattr(recsys.store, "_write_json", write_json)
     monkeypatch.setattr("recsys.training.fit_hybrid", fake_fit)
     store = RunStore(tmp_path / "runs")
-    job = JobRegistry(store).submit(small, PREVIOUS)
+    job = submit_training(JobRegistry(), store, small, PREVIOUS)
     assert job.wait(WAIT_S)
     assert job.status == "failed" and "RunStoreError" in job.error and "disk is full" in job.error
     assert str(store.path_for(job.key)) in job.error

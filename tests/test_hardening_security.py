@@ -180,12 +180,12 @@ def test_a_symlink_in_the_store_cannot_lead_outside_it(tmp_path):
 
 
 def test_evaluation_cache_names_cannot_be_steered_by_k(tmp_path):
-    from recsys.jobs import JobRegistry
+    from recsys.jobs import JobRegistry, submit_evaluation
 
-    registry = JobRegistry(RunStore(tmp_path / "runs"))
+    registry = JobRegistry()
     for k in ("../../../tmp/x", "10/../../x", 0, -1):
         with pytest.raises((TypeError, ValueError)):
-            registry.submit_evaluation(object(), None, k=k)
+            submit_evaluation(registry, RunStore(tmp_path / "runs"), object(), None, k=k)
     assert not (tmp_path / "runs").exists() and registry.jobs() == []
 
 

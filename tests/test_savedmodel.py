@@ -14,7 +14,7 @@ from planted import TINY, planted_dataset
 from recsys.cli import main
 from recsys.config import TrainConfig
 from recsys.savedmodel import SavedModelError, export_savedmodel
-from recsys.serving import ColdStartScorer, recommend
+from recsys.serving import ColdStartScorer, default_alpha, recommend
 from recsys.store import load_run
 
 K = 10
@@ -84,7 +84,7 @@ def assert_same_lists(served, expected, row, what):
 
 def test_plain_tensorflow_serves_the_same_top_k_as_the_studio_for_20_users(run, savedmodel, tmp_path):
     users = list(range(N_USERS))
-    alpha = run.default_alpha
+    alpha = default_alpha(run)
     user_ids = [str(run.user_ids[u]) for u in users]
     answer = serve_in_plain_tensorflow(savedmodel, histories(run, users),
                                        {"content": 0.0, "history": alpha, "known": alpha, "known_cf": 1.0},

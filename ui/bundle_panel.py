@@ -8,7 +8,7 @@ import streamlit as st
 
 from recsys.bundle import BundleError, bundle_bytes, import_bundle
 from recsys.store import RunStoreError
-from ui.jobs import job_registry, load_run_cached
+from ui.jobs import load_run_cached, run_store
 from ui.session import active_run, datasets, md_escape, set_active_run
 
 __all__ = ["bundle_panel"]
@@ -21,7 +21,7 @@ def _import_upload(upload) -> None:
     st.session_state["bundle_import_file"] = upload.file_id
     try:
         with st.spinner("Checking and installing the bundle…"):
-            path, added = import_bundle(upload, store=job_registry().store)
+            path, added = import_bundle(upload, store=run_store())
     except (BundleError, RunStoreError) as error:
         st.session_state["bundle_import_outcome"] = ("error", f"{upload.name}: {error}")
         return

@@ -15,29 +15,31 @@ from recsys.jobs import JobRegistry, TrainingJob
 from recsys.store import Run, RunStore, default_runs_dir, load_run
 from ui.text import md_escape
 
-__all__ = ["cold_start_scorer", "freeze_startup_heap", "job_registry", "start_umap_warm_up", "load_run_cached", "projections_dir", "runs_root", "show_job"]
+__all__ = ["cold_start_scorer", "freeze_startup_heap", "job_registry", "start_umap_warm_up", "load_run_cached", "projections_dir",
+           "run_store", "show_job"]
+
+
+@st.cache_resource(show_spinner=False)
+def run_store() -> RunStore:
+    """The run store of this server process: `$RECSYS_RUNS_DIR` or `./runs`.
+
+    On start-up, temporary folders of writes interrupted more than a day ago are removed.
+    """
+    store = RunStore(default_runs_dir())
+    store.clean_incomplete(older_than_s=24 * 3600)
+    return store
 
 
 @st.cache_resource(show_spinner=False)
 def job_registry() -> JobRegistry:
-    """The one registry of this server process; its store root is `$RECSYS_RUNS_DIR` or `./runs`.
-
-    On start-up, temporary folders of writes interrupted more than a day ago are removed. Jobs run in
-    child processes (see `recsys.jobs`: Streamlit resets Keras' global state after every script run).
-    """
-    store = RunStore(default_runs_dir())
-    store.clean_incomplete(older_than_s=24 * 3600)
-    return JobRegistry(store, isolation="process")
-
-
-def runs_root() -> Path:
-    """The run store folder of the registry."""
-    return Path(job_registry().store.root)
+    """The one job registry of this server process. Jobs run in child processes (see `recsys.jobs`:
+    Streamlit resets Keras' global state after every script run)."""
+    return JobRegistry(isolation="process")
 
 
 def projections_dir(run_id: str) -> Path:
-    """Where UMAP projections of a run are cached: `<store>/projections/<run_id>` (run folders stay immutable)."""
-    return runs_root() / "projections" / run_id
+    """Where UMAP projections of a run are cached (`RunStore.projections_dir`)."""
+    return run_store().projections_dir(run_id)
 
 
 @st.cache_resource(max_entries=16, show_spinner="Loading the run…")

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import streamlit as st
 
+from recsys.serving import default_alpha
 from ui.jobs import job_registry, load_run_cached
 from ui.state import get_state
 from ui.text import md_escape
@@ -82,7 +83,7 @@ def set_active_run(path: str | None) -> None:
     if not path:
         return
     run = load_run_cached(str(path))
-    st.session_state["serving_alpha"] = float(run.default_alpha)
+    st.session_state["serving_alpha"] = default_alpha(run)
     get_state("run_for_dataset", dict)[run.fingerprint.get("fingerprint")] = str(path)
 
 
@@ -90,7 +91,7 @@ def serving_alpha() -> float:
     """The α the Recommendations page blends with (the active run's default until the user moves it)."""
     if "serving_alpha" not in st.session_state:
         run = active_run()
-        st.session_state["serving_alpha"] = float(run.default_alpha) if run is not None else 0.5
+        st.session_state["serving_alpha"] = default_alpha(run) if run is not None else 0.5
     return float(st.session_state["serving_alpha"])
 
 
