@@ -7,6 +7,8 @@ import hashlib
 import json
 from dataclasses import dataclass, field
 
+USER_CELLS = ("lstm", "gru")  # the recurrent cells `recsys.models.SequenceUserTower` offers
+
 
 @dataclass(frozen=True)
 class TrainConfig:
@@ -16,7 +18,8 @@ class TrainConfig:
         alpha: default blend weight of the CF score at serving time; None = the α with the best
             validation NDCG@10 (chosen from stored component scores, no retraining).
         dim: size of every user and item vector (CF and content).
-        lstm_units: LSTM width of the user behaviour model.
+        user_cell: the user behaviour model's recurrent cell, "lstm" (the default) or "gru".
+        lstm_units: width of that cell (LSTM or GRU units).
         cnn_filters, kernel_size: Conv1D of the item text model.
         word_dim: word embedding size of the text model.
         text_len: tokens kept per item description.
@@ -41,6 +44,7 @@ class TrainConfig:
 
     alpha: float | None = None
     dim: int = 128
+    user_cell: str = "lstm"
     lstm_units: int = 64
     cnn_filters: int = 64
     kernel_size: int = 3
@@ -76,6 +80,8 @@ class TrainConfig:
             name = bad[0]
             raise ValueError(f"invalid training setting {name}={getattr(self, name)!r}: "
                              "sizes and counts must be positive, dropout in [0, 1)")
+        if self.user_cell not in USER_CELLS:
+            raise ValueError(f"invalid user_cell={self.user_cell!r}: choose one of {', '.join(USER_CELLS)}")
         if self.time_budget_s is not None and not self.time_budget_s > 0:
             raise ValueError(f"invalid time_budget_s={self.time_budget_s!r}: the time budget must be positive seconds")
         if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
@@ -94,4 +100,6 @@ class TrainConfig:
     def model_key(self) -> str:
         """Hash of every setting. α is included: a fixed α is what early stopping monitors."""
         d = self.to_dict()
+        if d["user_cell"] == "lstm":  # the default cell adds nothing: runs from before the choice keep their key
+            del d["user_cell"]
         return hashlib.sha256(json.dumps(d, sort_keys=True).encode()).hexdigest()

@@ -114,7 +114,10 @@ def lstm_weights(model) -> dict:
 
     Raises SavedModelError if the LSTM is not the plain one the exported ops reimplement.
     """
-    lstm = model.lstm
+    lstm = model.user_tower.rnn
+    if model.user_tower.cell_type != "lstm":
+        raise SavedModelError(f"cannot export: the user tower is a {model.user_tower.cell_type.upper()}; the SavedModel "
+                              "reimplements the LSTM user tower only (train with the LSTM to export)")
     config = lstm.get_config()
     plain = {"activation": "tanh", "recurrent_activation": "sigmoid", "use_bias": True, "go_backwards": False}
     for key, value in plain.items():
@@ -123,15 +126,15 @@ def lstm_weights(model) -> dict:
                                   f"{key}={value!r} only")
     cell = lstm.cell
     return {"kernel": _np(cell.kernel), "recurrent_kernel": _np(cell.recurrent_kernel), "bias": _np(cell.bias),
-            "dense_kernel": _np(model.user_dense.kernel), "dense_bias": _np(model.user_dense.bias)}
+            "dense_kernel": _np(model.user_tower.dense.kernel), "dense_bias": _np(model.user_tower.dense.bias)}
 
 
 def cf_user_weights(model) -> dict:
     """The CF user side: `user_offsets` U `[n_users, dim]` and `fold_in_table` Y `[n_items, dim]` (None
     when the model has no fold-in; then U is the whole CF user vector)."""
-    context = getattr(model, "cf_context", None)
-    return {"user_offsets": _np(model.user_embedding.embeddings),
-            "fold_in_table": _np(context.embeddings) if context is not None else None}
+    context = model.cf_context_table()
+    return {"user_offsets": _np(model.cf_user_table()),
+            "fold_in_table": _np(context) if context is not None else None}
 
 
 def _np(weight) -> np.ndarray:

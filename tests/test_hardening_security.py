@@ -193,7 +193,8 @@ def test_evaluation_cache_names_cannot_be_steered_by_k(tmp_path):
 
 
 def _recsys_sources() -> dict[str, ast.Module]:
-    return {p.name: ast.parse(p.read_text(), filename=str(p)) for p in sorted((REPO / "recsys").glob("*.py"))}
+    root = REPO / "recsys"  # every module, packages included
+    return {str(p.relative_to(root)): ast.parse(p.read_text(), filename=str(p)) for p in sorted(root.rglob("*.py"))}
 
 
 def _dotted(node) -> str:

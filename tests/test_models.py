@@ -42,9 +42,9 @@ def test_untrained_items_are_masked_out_of_training_logits(tiny_model):
 
 def test_cf_logits_are_dot_products_with_the_folded_in_user_vector(tiny_model):
     out = keras.ops.convert_to_numpy(tiny_model(_batch())["cf"])
-    U = keras.ops.convert_to_numpy(tiny_model.user_embedding.embeddings)
-    V = keras.ops.convert_to_numpy(tiny_model.item_embedding.embeddings)
-    Y = keras.ops.convert_to_numpy(tiny_model.cf_context.embeddings)
+    U = keras.ops.convert_to_numpy(tiny_model.cf_user_table())
+    V = keras.ops.convert_to_numpy(tiny_model.cf_item_table())
+    Y = keras.ops.convert_to_numpy(tiny_model.cf_context_table())
     b = keras.ops.convert_to_numpy(tiny_model.cf_bias)
     # user 2 read items 2, 3, 0 (inputs 3, 4, 1): position 1 folds in items 2 and 3, position 2 all three
     np.testing.assert_allclose(out[1, 1, 3], (U[2] + (Y[2] + Y[3]) / np.sqrt(2)) @ V[3] + b[3], rtol=1e-5)
@@ -107,7 +107,7 @@ def test_sampled_logits_remove_accidental_hits_and_padding_and_apply_log_q():
     model = _sampled_model(3)
     model.set_sampling_distribution([1.0, 1.0, 2.0, 0.0, 0.0])  # p = (0.25, 0.25, 0.5, 0, 0)
     # two windows of length 2; window 0 is padded at position 0; both windows' last target is item 2
-    batch = {"user": np.array([0, 1], np.int32), "inputs": np.array([[0, 1], [2, 1]], np.int32),
+    batch = {"user": np.array([0, 1], np.int32), "inputs": np.array([[0, 1], [2, 2]], np.int32),
              "targets": np.array([[0, 2], [1, 2]], np.int32)}
     out = model(batch, training=True)
     content = keras.ops.convert_to_numpy(out["content"])
@@ -126,3 +126,96 @@ def test_sampled_logits_remove_accidental_hits_and_padding_and_apply_log_q():
     q = lambda i: (3 * [0.25, 0.25, 0.5, 0, 0][i] + 0.6) / 6  # noqa: E731
     np.testing.assert_allclose(content[1, 0, 2] - raw[1, 0, 2], -np.log(q(1)), rtol=1e-4)  # slot 2 = item 1
     np.testing.assert_allclose(content[0, 1, 1] - raw[0, 1, 1], -np.log(q(2)), rtol=1e-4)  # slot 1 = item 2
+
+
+def test_sampled_inputs_read_the_target_slots_vectors_as_a_direct_lookup_would():
+    """The window contract (input l + 1 = target l) lets a sampled step run the item tower once per
+    candidate; the LSTM must still read exactly the vectors of its input items."""
+    model = _sampled_model(4, log_q=False)
+    batch = {"user": np.array([0, 1, 0], np.int32), "inputs": np.array([[0, 1, 3, 2], [2, 5, 4, 1], [0, 0, 0, 4]], np.int32),
+             "targets": np.array([[0, 2, 1, 0], [4, 3, 0, 1], [0, 0, 0, 2]], np.int32)}
+    out = model(batch, training=True)
+    candidates = keras.ops.convert_to_numpy(out["candidates"])
+    states = model.sequence_states(batch["inputs"], model.content_item_vectors(), training=False)
+    vectors = keras.ops.convert_to_numpy(model.content_item_vectors())[candidates]
+    expected = np.einsum("bld,cd->blc", keras.ops.convert_to_numpy(states), vectors)
+    expected += keras.ops.convert_to_numpy(model.content_bias)[candidates]
+    got = keras.ops.convert_to_numpy(out["content"])
+    kept = got > -1e8
+    assert not kept[0, :, 0].any() and kept.sum() > kept.size / 3  # padding slot 0 is removed, most are kept
+    np.testing.assert_allclose(got[kept], expected[kept], rtol=1e-4, atol=1e-5)
+
+
+def test_training_windows_keep_the_window_contract():
+    """Inside every window, the input after a position is that position's target (item + 1)."""
+    from recsys.features import training_windows
+
+    rng = np.random.default_rng(0)
+    events = pd.DataFrame({"user": np.repeat(np.arange(6), [1, 2, 5, 9, 23, 41]),
+                           "item": rng.integers(0, 30, 81)})
+    windows = training_windows(events, seq_len=4)
+    inputs, targets = windows["inputs"], windows["targets"]
+    both = (inputs[:, 1:] > 0) & (inputs[:, :-1] > 0)
+    assert both.any()
+    np.testing.assert_array_equal(inputs[:, 1:][both], targets[:, :-1][both] + 1)
+
+
+def test_user_tower_cell_is_swappable_and_saved():
+    from recsys.models import SequenceUserTower
+
+    gru = SequenceUserTower(dim=4, units=3, cell="gru")
+    gru.build()
+    assert isinstance(gru.rnn, keras.layers.GRU)
+    assert SequenceUserTower.from_config(gru.get_config()).cell_type == "gru"
+    with pytest.raises(ValueError, match="gru"):
+        SequenceUserTower(dim=4, units=3, cell="transformer")
+
+
+def test_the_gru_user_tower_learns_the_planted_sequence():
+    """`TrainConfig(user_cell="gru")` swaps the LSTM for a GRU; it still finds "the next volume"."""
+    from planted import TINY, planted_dataset
+
+    from recsys.config import TrainConfig
+    from recsys.training import evaluate_dataset
+
+    result = evaluate_dataset(planted_dataset(), TrainConfig(**{**TINY, "user_cell": "gru"}))
+    assert result["config"]["user_cell"] == "gru"
+    assert result["model"]["HR@10"] >= 0.8, result["model"]
+    assert result["model_content_only"]["NDCG@10"] > 2 * result["baselines"]["popularity"]["NDCG@10"], result
+
+
+def test_format_1_model_files_load_with_identical_scores(tmp_path):
+    """A `.keras` file of the flat model before the towers (format 1) loads into today's classes."""
+    import io
+    import json
+    import zipfile
+
+    import h5py
+
+    from recsys.models import load_hybrid
+    from recsys.models.saving import format_1_targets
+
+    model = _sampled_model(3)
+    rng = np.random.default_rng(3)
+    for w in model.weights:
+        if w.dtype == "float32":
+            w.assign(rng.normal(size=w.shape).astype("float32"))
+    path = tmp_path / "new.keras"
+    model.save(path)
+    # rewrite it as format 1 wrote it: the same arrays under the flat model's paths, no model_format
+    old = tmp_path / "old.keras"
+    buffer = io.BytesIO()
+    with h5py.File(buffer, "w") as store:
+        for name, variable in format_1_targets(model, log_q=True).items():
+            store.create_dataset(name, data=keras.ops.convert_to_numpy(variable))
+    with zipfile.ZipFile(path) as src, zipfile.ZipFile(old, "w") as dst:
+        config = json.loads(src.read("config.json"))
+        del config["config"]["model_format"], config["config"]["user_cell"]
+        dst.writestr("config.json", json.dumps(config))
+        dst.writestr("metadata.json", src.read("metadata.json"))
+        dst.writestr("model.weights.h5", buffer.getvalue())
+    loaded = load_hybrid(old)
+    batch = {"user": np.array([0, 1], np.int32), "inputs": np.array([[0, 1], [2, 2]], np.int32)}
+    for key in ("cf", "content"):
+        np.testing.assert_allclose(keras.ops.convert_to_numpy(model(batch)[key]),
+                                   keras.ops.convert_to_numpy(loaded(batch)[key]), rtol=1e-6)
