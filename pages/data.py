@@ -3,9 +3,11 @@
 import streamlit as st
 
 from recsys.data import NO_ITEM_TEXT_WARNING, SUPPORTED_FORMATS_HELP, DataError
-from ui.data_io import AUTO, ROLES, UPLOAD_LIMIT_MIB, detect_columns, dropped_table, load_upload, overview_figures, \
-    report_summary, upload_digest
-from ui.session import DEMO_NAME, active_dataset, add_dataset, datasets, ensure_demo, md_escape, set_active_dataset
+from ui.data_io import AUTO, ROLES, UPLOAD_LIMIT_MIB, dropped_table, load_upload, report_summary, upload_digest
+from ui.resources import detect_columns, overview_figures
+from ui.session import ACTIVE_DATASET, DATA_FLASH, DATA_LOAD_ERROR, DEMO_NAME, MAPPING_FOR, active_dataset, \
+    add_dataset, datasets, ensure_demo, set_active_dataset
+from ui.text import md_escape
 
 st.title("Data")
 
@@ -18,8 +20,8 @@ def _choose_dataset():
     set_active_dataset(st.session_state["dataset_choice"])
 
 
-if st.session_state.get("dataset_choice") != st.session_state["active_dataset"]:
-    st.session_state["dataset_choice"] = st.session_state["active_dataset"]  # follow loads and the demo button
+if st.session_state.get("dataset_choice") != ACTIVE_DATASET.get():
+    st.session_state["dataset_choice"] = ACTIVE_DATASET.get()  # follow loads and the demo button
 left, right = st.columns([3, 1])
 left.selectbox("Active dataset", names, key="dataset_choice", on_change=_choose_dataset,
                help="Every dataset loaded in this session stays available here.")
@@ -30,10 +32,10 @@ if right.button("Use demo data", key="use_demo", help="The built-in synthetic ca
 
 # ------------------------------------------------------------------ upload
 def _forget_load_error():
-    st.session_state.pop("data_load_error", None)
+    DATA_LOAD_ERROR.pop()
 
 
-with st.expander("Upload your own data", expanded=st.session_state["active_dataset"] == DEMO_NAME):
+with st.expander("Upload your own data", expanded=ACTIVE_DATASET.get() == DEMO_NAME):
     st.caption(SUPPORTED_FORMATS_HELP)
     interactions = st.file_uploader("Interactions file", key="interactions", max_upload_size=UPLOAD_LIMIT_MIB,
                                     on_change=_forget_load_error,
@@ -47,8 +49,8 @@ with st.expander("Upload your own data", expanded=st.session_state["active_datas
         raw = interactions.getvalue()
         detected = detect_columns(raw, interactions.name)
         signature = upload_digest(raw)
-        if st.session_state.get("_mapping_for") != signature:  # a new file: pre-fill from detection
-            st.session_state["_mapping_for"] = signature
+        if MAPPING_FOR.get() != signature:  # a new file: pre-fill from detection
+            MAPPING_FOR.set(signature)
             for role, argument, _ in ROLES:
                 st.session_state[argument] = detected["roles"].get(role) or AUTO
         options = [AUTO, *detected["columns"]]
@@ -59,26 +61,26 @@ with st.expander("Upload your own data", expanded=st.session_state["active_datas
                 st.session_state[argument] = AUTO
             mapping[argument] = col.selectbox(label, options, key=argument)
         if st.button("Load", key="load", type="primary"):
-            previous = st.session_state["active_dataset"]
+            previous = ACTIVE_DATASET.get()
             try:
                 with st.spinner("Reading and validating…"):
                     dataset = load_upload(interactions, items, mapping=mapping)
             except DataError as error:
                 # Kept for this file only: choosing another file (or removing it) clears the message.
-                st.session_state["data_load_error"] = {"for": signature, "message": str(error)}
-                st.session_state["active_dataset"] = previous
+                DATA_LOAD_ERROR.set({"for": signature, "message": str(error)})
+                ACTIVE_DATASET.set(previous)
             else:
                 _forget_load_error()
                 name = add_dataset(interactions.name, dataset)
                 set_active_dataset(name)
-                st.session_state["data_flash"] = name
+                DATA_FLASH.set(name)
                 st.rerun()
-        failed = st.session_state.get("data_load_error")
+        failed = DATA_LOAD_ERROR.get()
         if failed and failed["for"] == signature:
             st.error(md_escape(failed["message"]))
             st.caption("The previously active dataset stays active.")
 
-flash = st.session_state.pop("data_flash", None)
+flash = DATA_FLASH.pop()
 if flash:
     st.success("Loaded; this is now the active dataset:")
     st.text(flash)
@@ -87,7 +89,7 @@ if flash:
 dataset = active_dataset()
 report = dataset.report
 st.subheader("Active dataset")
-st.text(f"{st.session_state['active_dataset']}  —  fingerprint {dataset.fingerprint()[:12]}")
+st.text(f"{ACTIVE_DATASET.get()}  —  fingerprint {dataset.fingerprint()[:12]}")
 c1, c2, c3, c4 = st.columns(4)
 c1.metric("Events", f"{len(dataset.events):,}")
 c2.metric("Users", f"{dataset.n_users:,}")

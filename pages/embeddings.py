@@ -5,11 +5,11 @@ from functools import partial
 import streamlit as st
 
 from recsys import plots, projection, selection, serving
-from ui.jobs import start_umap_warm_up
+from ui.resources import VECTOR_KINDS, embeddings_download, item_categories, pca_coords, start_umap_warm_up, \
+    umap_cached, umap_compute, vectors_of
 from ui.session import require_active_run, serving_alpha
-from ui.state import keep_widget, remember_widget
-from ui.views import NO_TEXT_NOTE, VECTOR_KINDS, embedding_frame, embeddings_download, has_item_text, item_categories, \
-    item_label, pca_axis_titles, pca_coords, umap_cached, umap_compute, vectors_of
+from ui.views import NO_TEXT_NOTE, embedding_frame, has_item_text, item_label, pca_axis_titles
+from ui.widgets import persisted
 
 ALL_CATEGORIES = "(top 10 + other)"
 MAX_CLUSTERS = 24  # the map has 24 distinct colours for clusters
@@ -21,36 +21,20 @@ run_path = str(run.path)
 
 kinds = list(VECTOR_KINDS)
 c1, c2, c3, c4 = st.columns([2, 1, 1, 1])
-keep_widget("emb_kind", kinds[0])
-kind = c1.selectbox("Vectors", kinds, key="emb_kind")
-remember_widget("emb_kind")
+kind = persisted(c1.selectbox, "emb_kind", kinds[0], label="Vectors", options=kinds)
 side = VECTOR_KINDS[kind][0]
 colours = ["category", "popularity", "cluster"] if side == "items" else ["popularity", "cluster"]
-keep_widget("emb_color", colours[0])
-if st.session_state["emb_color"] not in colours:
-    st.session_state["emb_color"] = colours[0]
-color = c2.selectbox("Colour by", colours, key="emb_color")
-remember_widget("emb_color")
-keep_widget("emb_clusters", 8)
-if int(st.session_state["emb_clusters"]) > MAX_CLUSTERS:
-    st.session_state["emb_clusters"] = MAX_CLUSTERS
-n_clusters = int(c3.number_input("Clusters", min_value=2, max_value=MAX_CLUSTERS, step=1, key="emb_clusters",
-                                 disabled=color != "cluster"))
-remember_widget("emb_clusters")
-keep_widget("emb_projection", "PCA")
-method = c4.selectbox("Projection", ["PCA", "UMAP"], key="emb_projection")
-remember_widget("emb_projection")
+color = persisted(c2.selectbox, "emb_color", colours[0], label="Colour by", options=colours)
+n_clusters = int(persisted(c3.number_input, "emb_clusters", 8, valid=lambda n: 2 <= int(n) <= MAX_CLUSTERS,
+                           label="Clusters", min_value=2, max_value=MAX_CLUSTERS, step=1, disabled=color != "cluster"))
+method = persisted(c4.selectbox, "emb_projection", "PCA", label="Projection", options=["PCA", "UMAP"])
 
 focus = None
 if side == "items" and color == "category":
     options = [ALL_CATEGORIES, *item_categories(run_path)]
-    keep_widget("emb_category", ALL_CATEGORIES)
-    if st.session_state["emb_category"] not in options:
-        st.session_state["emb_category"] = ALL_CATEGORIES
-    picked = st.selectbox("Category", options, key="emb_category",
-                          help="The 10 most common categories get their own colour; an item with several "
-                               "takes its most specific one. Pick one category to see every item that has it.")
-    remember_widget("emb_category")
+    picked = persisted(st.selectbox, "emb_category", ALL_CATEGORIES, label="Category", options=options,
+                       help="The 10 most common categories get their own colour; an item with several "
+                            "takes its most specific one. Pick one category to see every item that has it.")
     focus = None if picked == ALL_CATEGORIES else picked
     if len(options) == 1:
         st.caption("No item of this dataset has a category: colour by popularity or cluster instead.")
@@ -102,9 +86,8 @@ if side == "items":
     user_ids = ["(none)"] + [str(u) for u in run.user_ids]
     overlay = right.selectbox("Overlay a user's recent events and recommendations", user_ids, key="emb_user")
     if overlay != "(none)":
-        keep_widget("emb_last_n", 20)
-        last_n = int(right.number_input("Last N events", min_value=1, max_value=500, step=5, key="emb_last_n"))
-        remember_widget("emb_last_n")
+        last_n = int(persisted(right.number_input, "emb_last_n", 20, label="Last N events", min_value=1,
+                               max_value=500, step=5))
         user = user_ids.index(overlay) - 1
         events = serving.user_history(run, user)
         recent = events.tail(last_n)["item"].astype(int)

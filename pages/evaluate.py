@@ -4,10 +4,11 @@ temporal split, and the α sweep. A run carries this report from training, so no
 import pandas as pd
 import streamlit as st
 
-from recsys import plots, segments
-from recsys.evaluate import metrics_table
-from ui.session import datasets, md_escape, require_active_run
-from ui.state import keep_widget, remember_widget
+from recsys import plots
+from recsys.evaluation import metrics_table, segments
+from ui.session import SERVING_ALPHA, datasets, require_active_run
+from ui.text import md_escape
+from ui.widgets import persisted
 
 st.title("Evaluate")
 run = require_active_run("train one on the Train page. Its test report is computed while it trains.")
@@ -61,7 +62,7 @@ st.plotly_chart(plots.alpha_sweep_chart(sweep, best, split="test"), key="alpha_s
 st.caption(f"α chosen on validation: {best:.2f} (marked). α = 1 is the CF part alone, α = 0 the content/sequence "
            "part alone.")
 if st.button(f"Apply best α ({best:.2f})", key="apply_alpha"):
-    st.session_state["serving_alpha"] = best
+    SERVING_ALPHA.set(best)
     st.success(f"The Recommendations page now blends with α = {best:.2f}.")
 
 # ------------------------------------------------------------------ per segment
@@ -80,9 +81,8 @@ else:
         f"rest) and by whether they have text. Intervals: 95% bootstrap over the segment's users "
         f"({report['n_boot']:,} resamples, seed {report['seed']}).")
     table = segments.segment_display_table(report)
-    keep_widget("segment_view", "all")
-    view = st.selectbox("Segments", ["all", *pd.unique(table["segmentation"])], key="segment_view")
-    remember_widget("segment_view")
+    view = persisted(st.selectbox, "segment_view", "all", label="Segments",
+                     options=["all", *pd.unique(table["segmentation"])])
     shown = table if view == "all" else table[table["segmentation"] == view]
     st.dataframe(shown, hide_index=True, key="segments_table",
                  column_config={c: st.column_config.NumberColumn(format="%.4f") for c in (f"NDCG@{k}", f"HR@{k}")})

@@ -5,12 +5,15 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from recsys import plots, segments, serving
-from ui.jobs import cold_start_scorer
-from ui.session import md_escape, require_active_run, serving_alpha
-from ui.state import get_state, keep_widget, remember_widget
-from ui.views import NO_TEXT_NOTE, component_rows, explainer, find_items, format_time, has_item_text, item_label, overlap, \
-    ranked_table, recommendations_csv, score_column_config
+from recsys import plots, serving
+from recsys.evaluation import segments
+from ui.resources import cold_start_scorer, component_rows, explainer, recommendations_csv
+from ui.session import COLD_PICKED, SERVING_ALPHA, WHY_CLICKED, recommendations_run, require_active_run, \
+    serving_alpha
+from ui.text import md_escape
+from ui.views import NO_TEXT_NOTE, find_items, format_time, has_item_text, item_label, overlap, ranked_table, \
+    score_column_config
+from ui.widgets import persisted
 
 MAX_PICKS = 50
 RECENT = 20
@@ -22,33 +25,23 @@ run_path = str(run.path)
 st.text(f"Run {run.run_id[:10]} — dataset {run.fingerprint.get('dataset')} — {run.n_users:,} users, "
         f"{run.n_items:,} items")
 
-# Item indices mean other items in another run: per-run picks start afresh when the active run changes.
-if st.session_state.get("rec_page_run") != run.run_id:
-    st.session_state["rec_page_run"] = run.run_id
-    for key in ("similar_item", "_kept:similar_item", "cold_choice"):
-        st.session_state.pop(key, None)
-    st.session_state["cold_picked"] = []
+recommendations_run(run.run_id)  # item indices mean other items in another run: per-run picks start afresh
 
 
 def _sync_alpha():
-    st.session_state["serving_alpha"] = float(st.session_state["rec_alpha"])
+    SERVING_ALPHA.set(float(st.session_state["rec_alpha"]))
 
 
 # ------------------------------------------------------------------ user, history, top-N
 user_ids = [str(u) for u in run.user_ids]
-keep_widget("rec_user", user_ids[0])
-if st.session_state["rec_user"] not in user_ids:
-    st.session_state["rec_user"] = user_ids[0]
 left, middle, right = st.columns([2, 2, 1])
-user_id = left.selectbox("User (original id; type to search)", user_ids, key="rec_user")
-remember_widget("rec_user")
+user_id = persisted(left.selectbox, "rec_user", user_ids[0], label="User (original id; type to search)",
+                    options=user_ids)
 if st.session_state.get("rec_alpha") != serving_alpha():
     st.session_state["rec_alpha"] = serving_alpha()
 alpha = middle.slider("α (weight of the collaborative part)", 0.0, 1.0, step=0.05, key="rec_alpha",
                       on_change=_sync_alpha, help="Re-ranks at once from the stored component scores.")
-keep_widget("top_n", 10)
-top_n = int(right.number_input("Top-N", min_value=1, max_value=100, step=1, key="top_n"))
-remember_widget("top_n")
+top_n = int(persisted(right.number_input, "top_n", 10, label="Top-N", min_value=1, max_value=100, step=1))
 user = user_ids.index(user_id)
 segment_alphas = segments.run_alpha_by_segment(run)
 by_segment = st.toggle("α by segment", key="rec_alpha_by_segment", disabled=segment_alphas is None,
@@ -83,8 +76,8 @@ why_options = [None, *table["item"].astype(int).tolist()]
 clicked_rows = clicked.selection.rows if clicked is not None else []
 if clicked_rows:
     clicked_item = int(table["item"].iat[clicked_rows[0]])
-    if st.session_state.get("why_clicked") != (user, clicked_item):  # a new click picks the item below
-        st.session_state["why_clicked"] = (user, clicked_item)
+    if WHY_CLICKED.get() != (user, clicked_item):  # a new click picks the item below
+        WHY_CLICKED.set((user, clicked_item))
         st.session_state["why_item"] = clicked_item
 if st.session_state.get("why_item") not in why_options:
     st.session_state["why_item"] = None
@@ -109,12 +102,8 @@ if why_item is not None:
 # ------------------------------------------------------------------ two α values side by side
 with st.expander("Compare two α values", expanded=False):
     c1, c2 = st.columns(2)
-    keep_widget("alpha_a", 0.0)
-    keep_widget("alpha_b", 1.0)
-    alpha_a = c1.slider("α (left list)", 0.0, 1.0, step=0.05, key="alpha_a")
-    alpha_b = c2.slider("α (right list)", 0.0, 1.0, step=0.05, key="alpha_b")
-    remember_widget("alpha_a")
-    remember_widget("alpha_b")
+    alpha_a = persisted(c1.slider, "alpha_a", 0.0, label="α (left list)", min_value=0.0, max_value=1.0, step=0.05)
+    alpha_b = persisted(c2.slider, "alpha_b", 1.0, label="α (right list)", min_value=0.0, max_value=1.0, step=0.05)
     list_a = ranked_table(run, cf_row, content_row, seen, alpha=alpha_a, k=top_n)
     list_b = ranked_table(run, cf_row, content_row, seen, alpha=alpha_b, k=top_n)
     common, length = overlap(list_a, list_b)
@@ -128,11 +117,8 @@ n_items = run.n_items
 labels = [item_label(run, i) for i in range(n_items)]
 text_ok = has_item_text(run)
 left, right = st.columns([3, 1])
-keep_widget("similar_item", int(table["item"].iat[0]) if len(table) else 0)
-if not 0 <= int(st.session_state["similar_item"]) < n_items:
-    st.session_state["similar_item"] = 0
-item = left.selectbox("Item", range(n_items), format_func=lambda i: labels[i], key="similar_item")
-remember_widget("similar_item")
+item = persisted(left.selectbox, "similar_item", int(table["item"].iat[0]) if len(table) else 0, label="Item",
+                 options=range(n_items), format_func=lambda i: labels[i])
 part = right.selectbox("By", ["content", "cf"] if text_ok else ["cf", "content"], key="similar_part",
                        format_func=lambda p: {"content": "content (text) vectors", "cf": "CF vectors"}[p])
 if part == "content" and not text_ok:
@@ -145,7 +131,7 @@ st.subheader("Cold-start sandbox")
 left, right = st.columns(2)
 with left:
     st.markdown("**A new user** — add the items they had, oldest first")
-    picked = get_state("cold_picked", list)
+    picked = COLD_PICKED.get()
     query = st.text_input("Find an item (title or id contains)", key="cold_find",
                           help="Literal, case-insensitive text; only the item you pick and add joins the list.")
     matches = find_items(run, query)

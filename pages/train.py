@@ -1,30 +1,25 @@
 """Train page: model settings, a background training job with live progress, and the run history."""
 
+from functools import partial
+
 import pandas as pd
 import streamlit as st
 
 from recsys.config import TrainConfig
-from recsys.jobs import submit_training
 from recsys.serving import default_alpha
-from recsys.training import device_info
 from ui.bundle_panel import bundle_panel
-from ui.jobs import job_registry, run_store, show_job
-from ui.session import active_dataset, active_run, md_escape, set_active_run, sync_finished_training
-from ui.state import keep_widget, remember_widget
+from ui.job_panel import show_job
+from ui.resources import device_line, run_store
+from ui.session import ACTIVE_DATASET, TRAIN_JOB, active_dataset, active_run, set_active_run, start_training, \
+    sync_finished_training
+from ui.text import md_escape
+from ui.widgets import persisted
 
 st.title("Train")
 dataset = active_dataset()
-st.text(f"Dataset: {st.session_state['active_dataset']} — {len(dataset.events):,} events, "
+st.text(f"Dataset: {ACTIVE_DATASET.get()} — {len(dataset.events):,} events, "
         f"{dataset.n_users:,} users, {dataset.n_items:,} items")
-
-
-@st.cache_data(show_spinner=False)
-def _device_line() -> str:
-    info = device_info()
-    return f"{info['kind']}: {info['name']} (Keras backend {info.get('backend', '?')})"
-
-
-st.caption(f"Device — {_device_line()}")
+st.caption(f"Device — {device_line()}")
 
 defaults = TrainConfig()
 SETTINGS = (  # key, label, default, min, step, help
@@ -38,33 +33,25 @@ SETTINGS = (  # key, label, default, min, step, help
     ("seed", "Seed", defaults.seed, 0, 1, "Seeds every random step: the same seed gives the same run."),
 )
 
-scope = dataset.fingerprint()  # settings are kept per dataset: they never silently carry over to another
-
-
-def persisted(widget, key: str, default, **kwargs):
-    """Draws `widget` with its value kept for this dataset across page switches."""
-    keep_widget(key, default, scope=scope)
-    value = widget(key=key, **kwargs)
-    remember_widget(key, scope=scope)
-    return value
-
+# Settings are kept per dataset: they never silently carry over to another, and come back with it.
+setting = partial(persisted, scope=dataset.fingerprint())
 
 with st.container(border=True):
     st.markdown("**Blend weight α** (share of the collaborative part; the rest is the content/sequence part)")
     left, right = st.columns([3, 1])
-    auto = persisted(right.checkbox, "alpha_auto", True, label="auto (best on validation)")
-    alpha = persisted(left.slider, "alpha", 0.5, label="α", min_value=0.0, max_value=1.0, step=0.05, disabled=auto)
+    auto = setting(right.checkbox, "alpha_auto", True, label="auto (best on validation)")
+    alpha = setting(left.slider, "alpha", 0.5, label="α", min_value=0.0, max_value=1.0, step=0.05, disabled=auto)
     cols = st.columns(4)
     values = {}
     for i, (key, label, default, minimum, step, help_text) in enumerate(SETTINGS):
-        values[key] = persisted(cols[i % 4].number_input, key, int(default), label=label, min_value=minimum,
+        values[key] = setting(cols[i % 4].number_input, key, int(default), label=label, min_value=minimum,
                                 step=step, help=help_text)
-    values["lr"] = persisted(cols[0].number_input, "lr", float(defaults.lr), label="Learning rate", min_value=1e-5,
+    values["lr"] = setting(cols[0].number_input, "lr", float(defaults.lr), label="Learning rate", min_value=1e-5,
                              max_value=1.0, step=1e-4, format="%.4f")
-    budget_min = persisted(cols[1].number_input, "time_budget_min", 0.0, label="Time budget (minutes)",
+    budget_min = setting(cols[1].number_input, "time_budget_min", 0.0, label="Time budget (minutes)",
                            min_value=0.0, step=1.0, format="%.1f",
                            help="0 = none. Training stops at the best epoch reached within the budget.")
-    refit = persisted(cols[2].checkbox, "refit", False, label="Refit on all events",
+    refit = setting(cols[2].checkbox, "refit", False, label="Refit on all events",
                       help="After the test evaluation, train again on every event for the best epoch count and "
                            "serve that model (for export). Takes about as long again.")
 
@@ -73,18 +60,18 @@ with st.container(border=True):
     if dataset.has_ratings:
         ratings = dataset.events["rating"]
         first, second, third = st.columns(3)
-        use_min = persisted(first.checkbox, "use_min_rating", False,
+        use_min = setting(first.checkbox, "use_min_rating", False,
                             label="Drop low ratings before training",
                             help="Off: every event counts as a positive, a 1-star rating too (as the CLI without "
                                  "--min-rating).")
-        min_rating = persisted(second.number_input, "min_rating", float(max(ratings.min(), min(4.0, ratings.max()))),
+        min_rating = setting(second.number_input, "min_rating", float(max(ratings.min(), min(4.0, ratings.max()))),
                                label="Minimum rating kept", min_value=float(ratings.min()),
                                max_value=float(ratings.max()), step=0.5, disabled=not use_min)
         kept = float((ratings >= min_rating).mean()) if use_min else 1.0
         st.caption(f"Ratings {ratings.min():g}–{ratings.max():g} (median {ratings.median():g}). "
                    + (f"{kept:.0%} of the events are kept." if use_min else
                       "Every rated event counts as a positive."))
-        weights = persisted(third.checkbox, "rating_weights", False, label="Weight training targets by their rating")
+        weights = setting(third.checkbox, "rating_weights", False, label="Weight training targets by their rating")
     else:
         use_min, min_rating, weights = False, None, False
         st.caption("This dataset has no rating column: every event counts as a positive.")
@@ -99,21 +86,18 @@ except ValueError as error:
     config = None
 
 if st.button("Train", key="train", type="primary", disabled=config is None):
-    job = submit_training(job_registry(), run_store(), dataset, config)
-    st.session_state["train_job"] = job.key
-    if job.status == "done":
-        st.session_state["train_job_applied"] = None
-        sync_finished_training()
+    if start_training(dataset, config).status == "done":
         st.success("This data + configuration was trained before: the stored run is active now (no retraining).")
     else:
         st.toast("Training started; it keeps running while you visit other pages.")
+
 
 def training_finished(job) -> None:
     sync_finished_training()
     st.success(f"Training finished: run {job.key[:10]} is the active run.")
 
 
-job = show_job("train_job", cancel_key="cancel", on_done=training_finished)
+job = show_job(TRAIN_JOB, cancel_key="cancel", on_done=training_finished)
 
 # ------------------------------------------------------------------ run history
 st.subheader("Runs")

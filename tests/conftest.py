@@ -1,5 +1,6 @@
 """Shared pytest fixtures for UI tests: the shared data folder, AppTest, a live Streamlit server and a
-headless Chromium page (Debian's /usr/bin/chromium driven by Playwright; see TESTING.md).
+headless Chromium page (Debian's /usr/bin/chromium driven by Playwright; the recipe is `TESTING.md` in
+the shared folder next to the repository, `../shared/TESTING.md`).
 
 Heavy imports (streamlit, playwright) happen inside fixtures, so backend-only test runs stay fast.
 """

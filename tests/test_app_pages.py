@@ -57,7 +57,7 @@ def _check_downloads(run_path: str):
 
     import pandas as pd
 
-    from ui.views import embeddings_download, recommendations_csv
+    from ui.resources import embeddings_download, recommendations_csv
 
     recs = pd.read_csv(io.BytesIO(recommendations_csv(run_path, 0.5, 10)))
     assert list(recs.columns) == ["user_id", "rank", "item_id", "title", "score", "cf_score", "content_score"]
@@ -256,7 +256,7 @@ def test_cancel_stops_the_job_and_keeps_no_run(fresh_app):
     at.run()
     at.button(key="train").click().run()
     _ok(at, "train click")
-    from ui.jobs import job_registry, run_store
+    from ui.resources import job_registry, run_store
 
     job = job_registry().get(at.session_state["train_job"])
     assert job is not None and job.active

@@ -103,7 +103,7 @@ def test_recent_history_is_newest_first(open_page):
 
 
 def test_score_columns_mean_the_same_in_top_n_new_user_table_and_csv(open_page, planted_run):
-    from ui.views import recommendations_csv
+    from ui.resources import recommendations_csv
 
     at = open_page("pages/recommendations.py")
     alpha = 0.3

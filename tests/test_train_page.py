@@ -56,7 +56,7 @@ def test_rated_data_offers_a_minimum_rating_that_reaches_the_config(app):
     at.run()
     at.button(key="train").click().run()
     _ok(at)
-    from ui.jobs import job_registry
+    from ui.resources import job_registry
 
     job = job_registry().get(at.session_state["train_job"])
     assert job.config.min_rating == 4.0 and job.config.rating_weights

@@ -8,22 +8,23 @@ import streamlit as st
 
 from recsys.bundle import BundleError, bundle_bytes, import_bundle
 from recsys.store import RunStoreError
-from ui.jobs import load_run_cached, run_store
-from ui.session import active_run, datasets, md_escape, set_active_run
+from ui.resources import load_run_cached, run_store
+from ui.session import BUNDLE_IMPORT_FILE, BUNDLE_IMPORT_OUTCOME, active_run, datasets, set_active_run
+from ui.text import md_escape
 
 __all__ = ["bundle_panel"]
 
 
 def _import_upload(upload) -> None:
     """Imports an uploaded bundle once per file (reruns keep the outcome) and makes its run active."""
-    if st.session_state.get("bundle_import_file") == upload.file_id:
+    if BUNDLE_IMPORT_FILE.get() == upload.file_id:
         return
-    st.session_state["bundle_import_file"] = upload.file_id
+    BUNDLE_IMPORT_FILE.set(upload.file_id)
     try:
         with st.spinner("Checking and installing the bundle…"):
             path, added = import_bundle(upload, store=run_store())
     except (BundleError, RunStoreError) as error:
-        st.session_state["bundle_import_outcome"] = ("error", f"{upload.name}: {error}")
+        BUNDLE_IMPORT_OUTCOME.set(("error", f"{upload.name}: {error}"))
         return
     set_active_run(str(path))
     what = "imported and is the active run now" if added else "was already in the run store; it is the active run now"
@@ -33,7 +34,7 @@ def _import_upload(upload) -> None:
         message += (" Its dataset is not loaded in this session: recommendations, embeddings and the stored test "
                     "report work from the bundle; to train on that data again, or to list the run under its dataset, "
                     "load the data on the Data page.")
-    st.session_state["bundle_import_outcome"] = ("success", message)
+    BUNDLE_IMPORT_OUTCOME.set(("success", message))
     st.rerun()  # redraw the whole page (its run table and active-run section) with the imported run
 
 
@@ -55,10 +56,10 @@ def bundle_panel() -> None:
                                   help="A zip from 'Download run bundle' or `python -m recsys export-run`. Every file "
                                        "is checked against the manifest before the run is stored.")
         if upload is None:
-            st.session_state.pop("bundle_import_file", None)
+            BUNDLE_IMPORT_FILE.pop()
         else:
             _import_upload(upload)
-        outcome = st.session_state.get("bundle_import_outcome") if upload is not None else None
+        outcome = BUNDLE_IMPORT_OUTCOME.get() if upload is not None else None
         if outcome is not None:
             kind, message = outcome
             (st.error if kind == "error" else st.success)(md_escape(message))

@@ -1,7 +1,6 @@
-"""Data-page glue: column detection for the mapping boxes, cached loads and figures, report tables.
+"""Data-page glue: server settings for uploads, the column-mapping roles, loading an upload, report tables.
 
-`detect_columns` asks the loader's own `sniff_columns` (header only), so the select boxes show what
-`load_dataset` would pick by itself.
+The cached column detection and overview figures are in `ui.resources`.
 """
 
 from __future__ import annotations
@@ -12,10 +11,9 @@ import pandas as pd
 import streamlit as st
 
 from recsys import data as rdata
-from recsys import plots
 
-__all__ = ["AUTO", "ROLES", "UPLOAD_LIMIT_MIB", "apply_server_settings", "detect_columns", "dropped_table",
-           "load_upload", "overview_figures", "upload_digest", "upload_limit_style"]
+__all__ = ["AUTO", "ROLES", "UPLOAD_LIMIT_MIB", "apply_server_settings", "dropped_table", "load_upload",
+           "report_summary", "upload_digest", "upload_limit_style"]
 
 UPLOAD_LIMIT_MIB = rdata.DEFAULT_MAX_BYTES // (1024 * 1024)
 """The uploader's per-file limit: the loader's own limit (512 MiB), as the README says."""
@@ -62,17 +60,6 @@ def upload_digest(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()[:16]
 
 
-@st.cache_data(max_entries=16, show_spinner=False)
-def detect_columns(data: bytes, name: str) -> dict:
-    """{"columns": [...], "roles": {role: column or None}, "error": message or None} for an upload.
-
-    Never raises: a file the loader cannot read gives no columns and its message (the Load button
-    then shows the loader's full error).
-    """
-    found = rdata.sniff_columns(data, name=name)
-    return {"columns": found["columns"], "roles": found["roles"], "error": found["error"]}
-
-
 def load_upload(interactions, items=None, *, mapping: dict):
     """`load_dataset` on uploaded files with the chosen column overrides ("(auto)" = detect). Raises DataError."""
     overrides = {argument: mapping.get(argument) for _, argument, _ in ROLES
@@ -99,13 +86,3 @@ def report_summary(report: dict) -> pd.DataFrame:
             "median_events_per_user", "first_event", "last_event", "rating_kind", "n_items_with_text",
             "n_items_with_categories")
     return pd.DataFrame([{"field": k, "value": str(report[k])} for k in keep if k in report])
-
-
-@st.cache_data(max_entries=8, show_spinner=False)
-def overview_figures(_dataset, fingerprint: str) -> tuple:
-    """(events per user, item popularity long tail, events over time) for a dataset, cached by fingerprint."""
-    events = _dataset.events
-    titles = _dataset.items["title"] if "title" in _dataset.items else None
-    return (plots.events_per_user_hist(events),
-            plots.item_popularity_long_tail(events, _dataset.n_items, item_titles=titles),
-            plots.events_over_time(events))

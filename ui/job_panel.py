@@ -1,88 +1,19 @@
-"""Process-wide resources held by `st.cache_resource`: the job registry, loaded runs, cold-start scorers.
+"""The live progress panel of a background job (training or evaluation): progress bar, metrics, curves, Stop/Cancel.
 
-One `JobRegistry` serves every browser session, so a training job keeps running while its user visits
-other pages (or closes the tab). Which job and which run belong to a session is kept in that
-session's `st.session_state` (see `ui.session`), so two sessions never see each other's progress.
+The job itself runs in a child process (`ui.resources.job_registry`); the panel only reads its
+progress record and sets its stop or cancel flag, so navigating away never stops or restarts a job.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import streamlit as st
 
-from recsys.jobs import JobRegistry, TrainingJob
-from recsys.store import Run, RunStore, default_runs_dir, load_run
+from recsys.jobs import TrainingJob
+from ui.resources import freeze_startup_heap, job_registry
+from ui.session import SessionValue
 from ui.text import md_escape
 
-__all__ = ["cold_start_scorer", "freeze_startup_heap", "job_registry", "start_umap_warm_up", "load_run_cached", "projections_dir",
-           "run_store", "show_job"]
-
-
-@st.cache_resource(show_spinner=False)
-def run_store() -> RunStore:
-    """The run store of this server process: `$RECSYS_RUNS_DIR` or `./runs`.
-
-    On start-up, temporary folders of writes interrupted more than a day ago are removed.
-    """
-    store = RunStore(default_runs_dir())
-    store.clean_incomplete(older_than_s=24 * 3600)
-    return store
-
-
-@st.cache_resource(show_spinner=False)
-def job_registry() -> JobRegistry:
-    """The one job registry of this server process. Jobs run in child processes (see `recsys.jobs`:
-    Streamlit resets Keras' global state after every script run)."""
-    return JobRegistry(isolation="process")
-
-
-def projections_dir(run_id: str) -> Path:
-    """Where UMAP projections of a run are cached (`RunStore.projections_dir`)."""
-    return run_store().projections_dir(run_id)
-
-
-@st.cache_resource(max_entries=16, show_spinner="Loading the run…")
-def load_run_cached(path: str) -> Run:
-    """A completed run, loaded once per process (runs are immutable, so the path is a safe key)."""
-    return load_run(path)
-
-
-@st.cache_resource(max_entries=4, show_spinner="Loading the model…")
-def cold_start_scorer(path: str):
-    """The `ColdStartScorer` (Keras model + tokenizer) of a run, loaded once per process."""
-    from recsys.serving import ColdStartScorer
-
-    return ColdStartScorer(load_run_cached(path))
-
-
-@st.cache_resource(show_spinner=False)
-def start_umap_warm_up(nn_descent: bool = False):
-    """Compiles UMAP's numba code in a background thread, once per process and kind (projection.warm_up_umap)."""
-    import threading
-
-    from recsys import projection
-
-    thread = threading.Thread(target=projection.warm_up_umap, kwargs={"nn_descent": nn_descent},
-                              name="umap-warm-up", daemon=True)
-    thread.start()
-    return thread
-
-
-@st.cache_resource(show_spinner=False)
-def freeze_startup_heap() -> bool:
-    """Moves every object alive now (TensorFlow, Keras, pandas … after their import) out of the GC's sight.
-
-    After every script run — the progress panel reruns every second — Streamlit runs a full garbage
-    collection twice (`runner.postScriptGC` and inside `keras.backend.clear_session()`), ~0.2–0.5 s of
-    CPU each time with TensorFlow's ~450k objects in the heap. Frozen objects are skipped, so those
-    collections only look at what was created since. Once per process; import-time objects live for
-    the whole process anyway.
-    """
-    import gc
-
-    gc.freeze()
-    return True
+__all__ = ["show_job"]
 
 
 def _fmt_seconds(seconds) -> str:
@@ -108,8 +39,8 @@ def _active_label(what: str, job: TrainingJob) -> str:
     return f"{what}: {phase}{detail} — {fraction:.0%}"
 
 
-def _job_panel(state_key: str, cancel_key: str, on_done=None) -> None:
-    job = job_registry().get(st.session_state.get(state_key) or "")
+def _job_panel(job_key: SessionValue, cancel_key: str, on_done=None) -> None:
+    job = job_registry().get(job_key.get() or "")
     if job is None:
         return
     progress = job.progress
@@ -148,7 +79,7 @@ def _job_panel(state_key: str, cancel_key: str, on_done=None) -> None:
         if progress.history:
             from recsys.plots import training_curves
 
-            st.plotly_chart(training_curves(progress.history), key=f"{state_key}_curves")
+            st.plotly_chart(training_curves(progress.history), key=f"{job_key.key}_curves")
     if job.status == "failed":
         st.error(md_escape(f"{what} failed: {job.error}"))
         if job.traceback:
@@ -164,13 +95,19 @@ def _job_panel(state_key: str, cancel_key: str, on_done=None) -> None:
             job.stop()
         if right.button("Cancel", key=cancel_key, disabled=requested, help="Ends training; nothing is stored."):
             job.cancel()
-        st.session_state[f"{state_key}_was_active"] = True
-    elif st.session_state.pop(f"{state_key}_was_active", False):
+        _was_active(job_key).set(True)
+    elif _was_active(job_key).pop():
         st.rerun()  # the job ended while this panel refreshed itself: redraw the whole page with its result
 
 
-def show_job(state_key: str, *, cancel_key: str = "cancel", on_done=None) -> TrainingJob | None:
-    """Draws the live progress of the session's job stored under `state_key`; returns the job.
+def _was_active(job_key: SessionValue) -> SessionValue[bool]:
+    """Whether the panel of `job_key` drew the job active on its previous refresh."""
+    return SessionValue(f"{job_key.key}_was_active", False)
+
+
+def show_job(job_key: SessionValue, *, cancel_key: str = "cancel", on_done=None) -> TrainingJob | None:
+    """Draws the live progress of the session's job whose key is kept in `job_key` (e.g.
+    `ui.session.TRAIN_JOB`); returns the job.
 
     While the job is active the panel is a fragment that refreshes itself every second (the rest of
     the page does not rerun); when it ends, the whole page reruns once to show the result, and
@@ -178,12 +115,12 @@ def show_job(state_key: str, *, cancel_key: str = "cancel", on_done=None) -> Tra
     itself runs in a child process (`JobRegistry(isolation="process")`), so these reruns cost it
     almost nothing.
     """
-    key = st.session_state.get(state_key)
+    key = job_key.get()
     job = job_registry().get(key) if key else None
     if job is None:
         return None
     freeze_startup_heap()
     if not job.active:
-        st.session_state.pop(f"{state_key}_was_active", None)  # a full run shows the result itself
-    st.fragment(run_every=1.0 if job.active else None)(_job_panel)(state_key, cancel_key, on_done)
+        _was_active(job_key).pop()  # a full run shows the result itself
+    st.fragment(run_every=1.0 if job.active else None)(_job_panel)(job_key, cancel_key, on_done)
     return job
