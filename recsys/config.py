@@ -18,6 +18,8 @@ class TrainConfig:
         alpha: default blend weight of the CF score at serving time; None = the α with the best
             validation NDCG@10 (chosen from stored component scores, no retraining).
         dim: size of every user and item vector (CF and content).
+        cf_user_offset: add a free per-user offset to the CF user vector, which is otherwise the
+            fold-in of the user's last `seq_len` items alone (then a user's history is all serving needs).
         user_cell: the user behaviour model's recurrent cell, "lstm" (the default) or "gru".
         lstm_units: width of that cell (LSTM or GRU units).
         cnn_filters, kernel_size: Conv1D of the item text model.
@@ -45,6 +47,7 @@ class TrainConfig:
     alpha: float | None = None
     dim: int = 128
     user_cell: str = "lstm"
+    cf_user_offset: bool = False
     lstm_units: int = 64
     cnn_filters: int = 64
     kernel_size: int = 3

@@ -15,7 +15,9 @@ raw TensorFlow ops, so loading it needs neither this project nor Keras:
 
 `known_users` — the same plus `user_id` string [batch]: a user of the training data also gets
 their learned per-user CF offset, exactly as `recsys.serving.recommend` scores them; an unknown id
-(or "") is served as in `serving_default`.
+(or "") is served as in `serving_default`. By default a run has no such offset (its CF user vector is
+the fold-in of the user's recent items, `TrainConfig.cf_user_offset`), so `serving_default` given a
+user's history already returns `recommend`'s list and `known_users` returns the same.
 
 For each row the signatures do what `recsys.serving` does:
 
@@ -129,12 +131,17 @@ def lstm_weights(model) -> dict:
             "dense_kernel": _np(model.user_tower.dense.kernel), "dense_bias": _np(model.user_tower.dense.bias)}
 
 
+CF_USER_KIND = {(True, False): "fold-in of the history", (True, True): "offset + fold-in",
+                (False, True): "free vector per user"}
+
+
 def cf_user_weights(model) -> dict:
-    """The CF user side: `user_offsets` U `[n_users, dim]` and `fold_in_table` Y `[n_items, dim]` (None
-    when the model has no fold-in; then U is the whole CF user vector)."""
-    context = model.cf_context_table()
-    return {"user_offsets": _np(model.cf_user_table()),
-            "fold_in_table": _np(context) if context is not None else None}
+    """The CF user side: `user_offsets` U `[n_users, dim]` (zeros when the model has none, the default),
+    and `fold_in_table` Y `[n_items, dim]` (None when the model has no fold-in; then U is the whole CF
+    user vector)."""
+    context, offsets = model.cf_context_table(), model.cf_user_table()
+    return {"user_offsets": _np(offsets) if offsets is not None else np.zeros((model.n_users, model.dim), np.float32),
+            "has_offset": offsets is not None, "fold_in_table": _np(context) if context is not None else None}
 
 
 def _np(weight) -> np.ndarray:
@@ -164,6 +171,7 @@ def _serving_module(*, item_ids, user_ids, cf_item, cf_bias, content_item, conte
             self.content_bias = const("content_bias", content_bias)
             self.user_offsets = const("cf_user_offsets", cf_user["user_offsets"])
             self.fold_in_table = const("cf_fold_in_table", cf_user["fold_in_table"]) if fold_in else None
+            self.has_offset = bool(cf_user["has_offset"])
             # The LSTM input projection of every item at once (row 0 = padding): x·W + b, [n_items + 1, 4·units].
             projected = np.concatenate([np.zeros((1, content_item.shape[1]), np.float32), content_item]) \
                 @ weights["kernel"] + weights["bias"]
@@ -267,7 +275,7 @@ def export_savedmodel(run_dir, out, *, k: int = 10) -> Path:
         (tmp / "assets.extra").mkdir(exist_ok=True)
         (tmp / "assets.extra" / "recsys_run.json").write_text(json.dumps(
             {"run_id": run.run_id, "dataset": run.fingerprint.get("dataset"), "k": module.k,
-             "cf_user": "offset + fold-in" if module.fold_in_table is not None else "free vector per user",
+             "cf_user": CF_USER_KIND[(module.fold_in_table is not None, module.has_offset)],
              "seq_len": module.seq_len, "default_alpha": default_alpha(run), "n_items": run.n_items}, indent=2))
         if out.exists():
             out.rmdir()  # an empty folder (checked above)

@@ -131,7 +131,7 @@ def test_cf_decomposition_by_hand():
                               cf_bias=np.array([0.0, 0.0, 0.1], np.float32), content_item=np.zeros((3, 2), np.float32),
                               content_bias=np.zeros(3, np.float32))
     fake_run = SimpleNamespace(config={"seq_len": 4}, vectors=vectors)
-    contrib, residual, bias = Explainer(fake_run, model=object(), ridge=1e-9).cf_part(0, 2, np.array([0, 1]))
+    contrib, residual, bias = Explainer(fake_run, model=SimpleNamespace(cf_context_table=lambda: None), ridge=1e-9).cf_part(0, 2, np.array([0, 1]))
     np.testing.assert_allclose(contrib, [2 * 0.5, 1 * 0.25], atol=1e-6)  # 1.0 + 0.25 = <U_u, V_i>
     assert residual == pytest.approx(0.0, abs=1e-6) and bias == pytest.approx(0.1)
 
@@ -144,7 +144,7 @@ def test_cf_decomposition_is_exact_when_the_user_vector_is_folded_in():
     served = offset + (2 * context[0] + context[1]) / np.sqrt(3)
     vectors = SimpleNamespace(cf_user=served[None, :], cf_item=cf_item, cf_bias=np.array([0, 0, 0.2], np.float32),
                               content_item=np.zeros((3, 2), np.float32), content_bias=np.zeros(3, np.float32))
-    model = SimpleNamespace(cf_context=SimpleNamespace(embeddings=context))
+    model = SimpleNamespace(cf_context_table=lambda: context)
     explainer = Explainer(SimpleNamespace(config={"seq_len": 3}, vectors=vectors), model=model)
     contrib, residual, bias = explainer.cf_part(0, 2, np.array([0, 1]), np.array([1, 0, 0, 1]))  # window: a, a, b
     np.testing.assert_allclose(contrib, [2 / np.sqrt(3) * 3.0, 1 / np.sqrt(3) * 2.0], rtol=1e-6)

@@ -92,8 +92,10 @@ def test_plain_tensorflow_serves_the_same_top_k_as_the_studio_for_20_users(run, 
     assert not answer["recsys_importable"] and not answer["recsys_loaded"]
     assert answer["new_modules"] == []  # neither loading nor serving pulled in Keras or this project
     exported = json.loads((savedmodel / "assets.extra" / "recsys_run.json").read_text())
-    assert exported["cf_user"] == "offset + fold-in"  # the run's CF user vectors fold in the user's items
+    assert exported["cf_user"] == "fold-in of the history"  # the run's CF user vectors are its items' fold-in
     expected = {"known": recommend(run, users, k=K, alpha=alpha), "known_cf": recommend(run, users, k=K, alpha=1.0),
+                # serving_default from the raw history at the run's α: exactly `recommend`'s lists
+                "history": recommend(run, users, k=K, alpha=alpha),
                 # α = 0: the LSTM part alone, recomputed from the raw history, gives `recommend`'s lists (which
                 # score with the LSTM user vectors stored at training time) also without a user id.
                 "content": recommend(run, users, k=K, alpha=0.0)}
@@ -101,8 +103,7 @@ def test_plain_tensorflow_serves_the_same_top_k_as_the_studio_for_20_users(run, 
     for row, user in enumerate(users):
         for name, frame in expected.items():
             assert_same_lists(answer["results"][name], frame[frame["user"] == user], row, f"user {user}, {name}")
-        # serving_default at the run's α: the CF user vector folded in from the history alone
-        # (recsys.savedmodel.cf_user_from_history), as the studio serves someone given as a history.
+        # ... and the studio's path for someone given as a history gives the same lists
         items = run.events.loc[run.events["user"] == user, "item"].tolist()
         served = answer["results"]["history"]
         assert_same_lists(served, scorer.recommend_for_new_user(items, k=K, alpha=alpha), row, f"user {user}, history")

@@ -35,21 +35,24 @@ class HybridRecommender(keras.Model):
     Args:
         user_cell: the sequence tower's recurrent cell, "lstm" or "gru".
         cf_fold_in: add the folded-in item part to every CF user vector (`CFTower`).
+        cf_user_offset: keep a free per-user CF offset U_u next to the fold-in (False: the CF user
+            vector is the fold-in of the user's recent items alone).
         log_q: correct sampled logits by the candidates' sampling probability (`NextItemTask`).
         num_sampled: uniform negatives per step; 0 = full softmax.
     """
 
     def __init__(self, *, n_users, n_items, vocab_size, text_len, n_categories, dim=64, lstm_units=128,
                  word_dim=32, cnn_filters=64, kernel_size=3, dropout=0.2, num_sampled=0, seed=0,
-                 cf_fold_in=False, log_q=False, user_cell="lstm", **kwargs):
+                 cf_fold_in=False, log_q=False, user_cell="lstm", cf_user_offset=True, **kwargs):
         kwargs.pop("model_format", None)
         super().__init__(**kwargs)
         self.n_users, self.n_items, self.vocab_size, self.text_len = n_users, n_items, vocab_size, text_len
         self.n_categories, self.dim, self.lstm_units, self.word_dim = n_categories, dim, lstm_units, word_dim
         self.cnn_filters, self.kernel_size, self.dropout_rate = cnn_filters, kernel_size, dropout
         self.num_sampled, self.seed, self.cf_fold_in, self.log_q = num_sampled, seed, bool(cf_fold_in), bool(log_q)
-        self.user_cell = user_cell
-        self.cf_tower = CFTower(n_users=n_users, n_items=n_items, dim=dim, fold_in=cf_fold_in, name="cf_tower")
+        self.user_cell, self.cf_user_offset = user_cell, bool(cf_user_offset) or not self.cf_fold_in
+        self.cf_tower = CFTower(n_users=n_users, n_items=n_items, dim=dim, fold_in=cf_fold_in,
+                                user_offset=cf_user_offset, name="cf_tower")
         self.item_tower = ItemContentTower(n_items=n_items, vocab_size=vocab_size, n_categories=n_categories,
                                            dim=dim, word_dim=word_dim, cnn_filters=cnn_filters,
                                            kernel_size=kernel_size, dropout=dropout / 2, name="item_tower")
@@ -88,8 +91,9 @@ class HybridRecommender(keras.Model):
 
     # ----- the tables the serving code reads ---------------------------------------------------
     def cf_user_table(self):
-        """U `[n_users, dim]`: the free per-user CF offsets."""
-        return self.cf_tower.user_embedding.embeddings
+        """U `[n_users, dim]`: the free per-user CF offsets, or None when the CF user vector is the fold-in alone."""
+        embedding = self.cf_tower.user_embedding
+        return embedding.embeddings if embedding is not None else None
 
     def cf_item_table(self):
         """V `[n_items, dim]`: the CF item vectors."""
@@ -187,7 +191,7 @@ class HybridRecommender(keras.Model):
             "lstm_units": self.lstm_units, "word_dim": self.word_dim, "cnn_filters": self.cnn_filters,
             "kernel_size": self.kernel_size, "dropout": self.dropout_rate, "num_sampled": self.num_sampled,
             "seed": self.seed, "cf_fold_in": self.cf_fold_in, "log_q": self.log_q, "user_cell": self.user_cell,
-            "model_format": MODEL_FORMAT, "name": self.name,
+            "cf_user_offset": self.cf_user_offset, "model_format": MODEL_FORMAT, "name": self.name,
         }
 
     @classmethod

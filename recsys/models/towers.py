@@ -41,23 +41,28 @@ def fold_in_cf_vector(context, item_indices, *, seq_len: int) -> np.ndarray:
 
 @keras.saving.register_keras_serializable(package="recsys")
 class CFTower(layers.Layer):
-    """Matrix-factorisation vectors: a free user offset U, item vectors V and the fold-in table Y.
+    """Matrix-factorisation vectors: item vectors V, the fold-in table Y and optionally a free user offset U.
 
-    The CF user vector at window position l folds in the window's items up to l (asymmetric SVD /
-    FISM style), so users with few events still get a learned vector, and a new user's vector is the
-    fold-in alone (U = 0). `fold_in=False` keeps plain MF (U alone).
+    The CF user vector at window position l folds in the window's items up to l (FISM / asymmetric
+    SVD style), so users with few events still get a learned vector. Without the offset
+    (`user_offset=False`) the CF user vector is a function of the user's recent items alone, so a
+    trained user and the same history given as a new user score identically (the SavedModel serves
+    histories). `fold_in=False` keeps plain MF (U alone).
     """
 
-    def __init__(self, *, n_users, n_items, dim=64, fold_in=True, **kwargs):
+    def __init__(self, *, n_users, n_items, dim=64, fold_in=True, user_offset=True, **kwargs):
         super().__init__(**kwargs)
         self.n_users, self.n_items, self.dim, self.fold_in = n_users, n_items, dim, bool(fold_in)
-        self.user_embedding = layers.Embedding(n_users, dim, embeddings_initializer=_init(), name="cf_user")
+        self.user_offset = bool(user_offset) or not self.fold_in  # plain MF needs its user vectors
+        self.user_embedding = (layers.Embedding(n_users, dim, embeddings_initializer=_init(), name="cf_user")
+                               if self.user_offset else None)
         self.item_embedding = layers.Embedding(n_items, dim, embeddings_initializer=_init(), name="cf_item")
         self.context = (layers.Embedding(n_items, dim, embeddings_initializer=_init(), name="cf_context")
                         if self.fold_in else None)
 
     def build(self, input_shape=None):
-        self.user_embedding.build((None,))
+        if self.user_embedding is not None:
+            self.user_embedding.build((None,))
         self.item_embedding.build((None,))
         if self.context is not None:
             self.context.build((None,))
@@ -74,6 +79,8 @@ class CFTower(layers.Layer):
 
     def call(self, users, inputs):
         """CF user vectors U'_u at every window position `[B, L, dim]` (float32)."""
+        if self.user_embedding is None:
+            return self.fold_in_states(inputs)
         u = ops.cast(self.user_embedding(users), "float32")[:, None, :]
         if self.context is None:
             return ops.broadcast_to(u, (ops.shape(inputs)[0], ops.shape(inputs)[1], self.dim))
@@ -86,7 +93,8 @@ class CFTower(layers.Layer):
 
     def get_config(self):
         config = super().get_config()
-        config.update(n_users=self.n_users, n_items=self.n_items, dim=self.dim, fold_in=self.fold_in)
+        config.update(n_users=self.n_users, n_items=self.n_items, dim=self.dim, fold_in=self.fold_in,
+                      user_offset=self.user_offset)
         return config
 
 
