@@ -5,7 +5,7 @@ from functools import partial
 import pandas as pd
 import streamlit as st
 
-from recsys.config import TrainConfig
+from recsys.config import USER_CELLS, TrainConfig
 from recsys.serving import default_alpha
 from ui.bundle_panel import bundle_panel
 from ui.job_panel import show_job
@@ -51,6 +51,8 @@ with st.container(border=True):
     budget_min = setting(cols[1].number_input, "time_budget_min", 0.0, label="Time budget (minutes)",
                            min_value=0.0, step=1.0, format="%.1f",
                            help="0 = none. Training stops at the best epoch reached within the budget.")
+    user_cell = setting(cols[3].selectbox, "user_cell", defaults.user_cell, label="User model", options=USER_CELLS,
+                        format_func=str.upper, help="The recurrent cell that reads the user's recent items.")
     refit = setting(cols[2].checkbox, "refit", False, label="Refit on all events",
                       help="After the test evaluation, train again on every event for the best epoch count and "
                            "serve that model (for export). Takes about as long again.")
@@ -80,7 +82,7 @@ try:
     config = TrainConfig(alpha=None if auto else float(alpha), **{k: int(v) for k, v in values.items() if k != "lr"},
                          lr=float(values["lr"]), min_rating=float(min_rating) if use_min else None,
                          rating_weights=bool(weights), time_budget_s=float(budget_min) * 60 or None,
-                         refit=bool(refit))
+                         refit=bool(refit), user_cell=user_cell)
 except ValueError as error:
     st.error(md_escape(str(error)))
     config = None

@@ -39,7 +39,7 @@ def test_settings_do_not_carry_over_to_another_dataset_and_come_back_with_their_
     assert at.number_input(key="dim").value == 8  # the demo data's own setting is back
 
 
-def test_rated_data_offers_a_minimum_rating_that_reaches_the_config(app):
+def test_rated_data_offers_a_minimum_rating_and_a_user_model_that_reach_the_config(app):
     at = app
     at.switch_page("pages/train.py").run()
     _ok(at)
@@ -47,6 +47,8 @@ def test_rated_data_offers_a_minimum_rating_that_reaches_the_config(app):
     at.checkbox(key="use_min_rating").check().run()
     at.number_input(key="min_rating").set_value(4.0).run()
     at.checkbox(key="rating_weights").check().run()
+    assert at.selectbox(key="user_cell").value == "lstm"
+    at.selectbox(key="user_cell").set_value("gru").run()
     _ok(at)
     assert any("of the events are kept" in c.value for c in at.caption)
     for key, value in {**{k: v for k, v in TINY.items() if k in ("dim", "lstm_units", "cnn_filters", "kernel_size",
@@ -60,5 +62,6 @@ def test_rated_data_offers_a_minimum_rating_that_reaches_the_config(app):
 
     job = job_registry().get(at.session_state["train_job"])
     assert job.config.min_rating == 4.0 and job.config.rating_weights
+    assert job.config.user_cell == "gru"  # the Train page's choice of user model reaches the config
     job.cancel()
     job.wait(timeout=600)
