@@ -3,7 +3,7 @@
 Generates a synthetic CSV (user,item,rating,timestamp with text ids; written chunk by chunk so the
 generator itself stays small), then, each stage in a fresh child process so its peak RSS is its own:
 
-    ingest    recsys.ingest.ingest_to_shards -> rows/s and peak RSS
+    ingest    recsys.data.ingest_to_shards -> rows/s and peak RSS
     windows   recsys.ingest.build_window_shards (one pass over the shards) -> events/s and peak RSS
     train     N Keras steps streamed from the window shards through tf.data -> windows/s, events/s, peak RSS
     pandas    (optional, --compare-pandas) recsys.data.load_dataset of the same file -> peak RSS
@@ -63,7 +63,7 @@ def generate(path: Path, n_events: int, *, seed: int = 0, chunk: int = 1_000_000
 
 
 def stage_ingest(args) -> dict:
-    from recsys.ingest import ingest_to_shards
+    from recsys.data import ingest_to_shards
 
     start = time.perf_counter()
     manifest = ingest_to_shards(args.csv, args.shards, chunk_rows=args.chunk_rows)
@@ -81,7 +81,8 @@ def _config(args):
 
 
 def stage_windows(args) -> dict:
-    from recsys.ingest import ShardedEvents, build_window_shards
+    from recsys.data import ShardedEvents
+    from recsys.ingest import build_window_shards
 
     shards = ShardedEvents(args.shards)
     start = time.perf_counter()
@@ -97,8 +98,8 @@ def stage_windows(args) -> dict:
 def stage_train(args) -> dict:
     import keras
 
+    from recsys.data import ShardedEvents, WindowShards
     from recsys.features import CategoryEncoder, ItemFeatures, TextVectorizer
-    from recsys.ingest import ShardedEvents, WindowShards
     from recsys.training import build_model, device_info
 
     config = _config(args)

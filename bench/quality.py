@@ -48,7 +48,7 @@ def load1() -> float:
 def loader(name: str):
     """(load function, None) or (None, reason it is skipped)."""
     from recsys.data import load_dataset
-    from recsys.demo import demo_dataset
+    from recsys.data.demo import demo_dataset
 
     if name.startswith("shape-") and name[6:] in SHAPES:
         return (lambda: shape_dataset(name[6:])), None

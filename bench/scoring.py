@@ -34,7 +34,7 @@ def build_run(run_dir: Path):
     """An epochs=1 run on ML-100K (or the demo data): what recommend-all is timed on."""
     from recsys.config import TrainConfig
     from recsys.data import load_dataset
-    from recsys.demo import demo_dataset
+    from recsys.data.demo import demo_dataset
     from recsys.training import train_run
 
     path = SHARED / "ml-100k"

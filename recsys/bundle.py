@@ -32,7 +32,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys.formats import DataError
+from recsys.data import DataError
 from recsys.store import RUN_FILES, RunStore, RunStoreError, is_complete, load_run, write_run_files
 
 __all__ = ["BUNDLE_FORMAT", "BundleError", "DEFAULT_MAX_BUNDLE_BYTES", "DEFAULT_MAX_MEMBER_BYTES", "MANIFEST",

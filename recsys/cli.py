@@ -224,7 +224,7 @@ class ProgressBar:
 
 
 def cmd_demo(args):
-    from recsys.demo import write_demo
+    from recsys.data.demo import write_demo
 
     paths = write_demo(args.out, seed=args.seed)
     print(json.dumps({"interactions": str(paths[0]), "items": str(paths[1])}))
@@ -272,7 +272,7 @@ def _make_strategy(name, *, check_only=False):
 
 
 def cmd_ingest(args):
-    from recsys.ingest import ingest_to_shards
+    from recsys.data import ingest_to_shards
 
     if args.chunk_rows < 1 or args.shard_events < 1:
         raise UsageError("--chunk-rows and --shard-events must be at least 1")

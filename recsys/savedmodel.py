@@ -41,7 +41,7 @@ from pathlib import Path
 
 import numpy as np
 
-from recsys.formats import DataError
+from recsys.data import DataError
 from recsys.serving import default_alpha
 from recsys.store import RunStoreError, load_run
 

@@ -1,4 +1,4 @@
-"""Tests for recsys.data (and the format sniffing in recsys.formats): every format, column detection,
+"""Tests for recsys.data (and the format sniffing in recsys.data.formats): every format, column detection,
 cleaning with per-reason counts, id encoding, item metadata, the report, and specific error messages."""
 
 from __future__ import annotations

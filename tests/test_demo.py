@@ -1,4 +1,4 @@
-"""Tests for recsys.demo: determinism, sizes, long tail, category vocabularies, planted sequences, cold start."""
+"""Tests for recsys.data.demo: determinism, sizes, long tail, category vocabularies, planted sequences, cold start."""
 
 import re
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 from sklearn.feature_extraction.text import TfidfVectorizer
 
-from recsys.demo import CATEGORIES, make_demo_frames, write_demo
+from recsys.data.demo import CATEGORIES, make_demo_frames, write_demo
 
 CONTINUES = re.compile(r"continues where (.+?) left off\.")
 
@@ -153,7 +153,7 @@ def test_small_sizes_and_bad_arguments():
 
 def test_write_demo_round_trip(tmp_path):
     data = pytest.importorskip("recsys.data", reason="recsys.data (the loader) is not in this tree yet")
-    from recsys.demo import demo_dataset
+    from recsys.data.demo import demo_dataset
 
     events, items = make_demo_frames(seed=0)
     interactions_path, items_path = write_demo(tmp_path / "demo", seed=0)
@@ -175,7 +175,7 @@ def test_write_demo_round_trip(tmp_path):
 
 def test_demo_dataset_is_cached_and_matches_frames():
     pytest.importorskip("recsys.data", reason="recsys.data (the loader) is not in this tree yet")
-    from recsys.demo import demo_dataset
+    from recsys.data.demo import demo_dataset
 
     small = {"n_users": 50, "n_items": 60, "n_events": 1_500}
     first = demo_dataset(seed=2, **small)

@@ -1,4 +1,4 @@
-"""Tests for recsys.formats: container unwrapping, encoding, delimiter/header sniffing, row numbering."""
+"""Tests for recsys.data.formats: container unwrapping, encoding, delimiter/header sniffing, row numbering."""
 
 from __future__ import annotations
 
@@ -8,7 +8,9 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from recsys.formats import DataError, RawTable, sniff_delimiter, sniff_layout, to_utf8, unwrap
+from recsys.data import DataError
+from recsys.data.formats import sniff_delimiter, sniff_layout, to_utf8, unwrap
+from recsys.data.parsers import RawTable
 
 
 @pytest.mark.parametrize(("sample", "expected"), [

@@ -23,11 +23,10 @@ from planted import TINY, planted_frames
 from recsys.baselines import PopularityRecommender
 from recsys.cli import main
 from recsys.config import TrainConfig
-from recsys.data import DataError, load_dataset
+from recsys.data import DataError, ShardedEvents, ingest_to_shards, load_dataset, load_sharded_dataset
 from recsys.evaluate import history_before
 from recsys.features import training_windows
-from recsys.ingest import (ShardedEvents, build_window_shards, ingest_to_shards, load_sharded_dataset,
-                           train_sharded)
+from recsys.ingest import build_window_shards, train_sharded
 from recsys.metrics import full_ranking_metrics, interaction_matrix
 from recsys.serving import recommend
 from recsys.split import leave_last_out_split
@@ -118,6 +117,8 @@ def _write_formats(tmp: Path) -> dict:
     files["ratings.dat"] = lines.replace("\t", "::").encode()
     files["no_time.csv"] = frame[["user", "item"]].to_csv(index=False).encode()
     files["events.jsonl"] = frame.to_json(orient="records", lines=True).encode()
+    files["excel.csv"] = b"sep=;\n" + frame.to_csv(index=False, sep=";").encode()
+    files["bom_comment.jsonl"] = b"\xef\xbb\xbf# exported 2024-01-31\n" + files["events.jsonl"]  # one sniffer, both modes
     for name, data in files.items():
         (tmp / name).write_bytes(data)
     frame.to_parquet(tmp / "events.parquet")
@@ -132,6 +133,8 @@ def test_every_streamed_format_matches_load_dataset(tmp_path):
         pd.testing.assert_frame_equal(got.events, expected.events, obj=path.name)
         assert got.fingerprint() == expected.fingerprint(), path.name
         assert got.report["format"] == expected.report["format"], path.name
+        assert got.report["format_details"] == expected.report["format_details"], path.name
+        assert got.report["warnings"] == expected.report["warnings"], path.name
 
 
 def test_a_chunk_that_loses_every_row_is_not_an_error(tmp_path):
@@ -310,8 +313,7 @@ def test_cli_ingest_then_train_from_shards(planted_files, tmp_path, capsys):
 _MEMORY_CHILD = textwrap.dedent("""
     import sys
     sys.path.insert(0, sys.argv[1])
-    from recsys.data import load_dataset
-    from recsys.ingest import ingest_to_shards
+    from recsys.data import ingest_to_shards, load_dataset
     warm = sys.argv[3] + "-warm"
     open(warm + ".csv", "w").write("user,item,rating,timestamp\\n" + "".join(f"u{i % 7},i{i % 5},1,{i}\\n" for i in range(999)))
     load_dataset(warm + ".csv"); ingest_to_shards(warm + ".csv", warm, chunk_rows=100)  # imports, thread pools

@@ -84,7 +84,7 @@ def ensure_demo() -> None:
     """Loads the built-in demo dataset on the session's first run and makes it active."""
     if ACTIVE_DATASET.get() in datasets():
         return
-    from recsys.demo import demo_dataset
+    from recsys.data.demo import demo_dataset
 
     loaded = datasets()
     if DEMO_NAME not in loaded:

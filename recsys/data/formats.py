@@ -1,9 +1,9 @@
-"""File formats: read bytes safely, unwrap gzip/zip, sniff the format and parse it into an Arrow table.
+"""The one format sniffer: read bytes safely, unwrap gzip/zip, recognise the format and parse it.
 
 This is the lowest layer of the data loader. It knows nothing about users or items: it turns a path or
-bytes into a `pyarrow.Table` plus a description of what it found (container, format, delimiter, header,
-encoding). Every failure becomes a `DataError` whose message names the file and says what to do, so no
-pyarrow/zlib/zipfile exception reaches the caller.
+bytes into a `RawTable` plus a description of what it found (container, format, delimiter, header,
+encoding). `open_table` reads a whole file; `ChunkedTable` is its streaming mode, for files bigger than
+memory: the same sniffing on the first block, then one block at a time.
 
 Formats are recognised from content, never from the user: gzip (``1f8b``), zip (``PK``), Parquet
 (``PAR1``), JSON Lines / JSON arrays (first character ``{`` / ``[``), otherwise delimited text whose
@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import csv
 import io
-import json
 import re
 import zipfile
 import zlib
@@ -23,9 +22,12 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.csv as pa_csv
-import pyarrow.json as pa_json
 import pyarrow.parquet as pq
+
+from recsys.data.errors import DataError, display_name, stream_failure
+from recsys.data.parsers import (DelimitedLayout, RawTable, collapse_spaces, first_byte, read_delimited, read_json,
+                                 read_parquet)
+
 
 DEFAULT_MAX_BYTES = 512 * 1024 * 1024
 """Largest file (and largest decompressed content) accepted by default: 512 MiB."""
@@ -37,47 +39,18 @@ DATA_EXTENSIONS = (".csv", ".tsv", ".tab", ".txt", ".dat", ".data", ".parquet", 
                    ".ndjson", ".json", ".gz", ".item", ".gzip")
 """Member names inside a zip archive that count as data files."""
 
-MISSING_TOKENS = ("", "nan", "none", "null", "na", "n/a", "<na>", "nat")
-"""Cell values read as missing (compared case-insensitively after stripping spaces)."""
-
 _SAMPLE_BYTES = 64 * 1024
 _MAX_SAMPLE_BYTES = 16 * 1024 * 1024
+_STREAM_SAMPLE_BYTES = 1 << 20
 DATE_LIKE = re.compile(r"\d{4}-\d{1,2}-\d{1,2}|\d{1,2}/\d{1,2}/\d{2,4}|\d{1,2}:\d{2}")
 """Pattern of a date or time inside a cell (2024-01-31, 1/31/2024, 12:30)."""
 _NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+_COMMENTS = re.compile(rb"(?:[ \t]*(?:[#%][^\n]*)?\r?\n)+")
 
 
-class DataError(ValueError):
-    """A data file cannot be used; `str(e)` is one line naming the file, the place and what to do."""
-
-    def __init__(self, message: str):
-        super().__init__(" ".join(str(message).split()))
-
-
-@dataclass
-class RawTable:
-    """A parsed file before any user/item interpretation.
-
-    Attributes:
-        table: the parsed columns (delimited text: all strings; Parquet/JSON: native types).
-        info: JSON-serialisable format description (container, format, delimiter, has_header, encoding).
-        skipped_rows: 1-based data-row numbers of rows dropped for a wrong number of fields.
-        warnings: human-readable notes collected while reading.
-    """
-
-    table: pa.Table
-    info: dict
-    skipped_rows: list = field(default_factory=list)
-    warnings: list = field(default_factory=list)
-
-    def data_rows(self, positions) -> np.ndarray:
-        """Map 0-based positions in `table` to 1-based data-row numbers of the file."""
-        positions = np.asarray(positions, dtype=np.int64)
-        if not self.skipped_rows:
-            return positions + 1
-        skipped = np.sort(np.asarray(self.skipped_rows, dtype=np.int64))
-        kept_before = skipped - np.arange(len(skipped)) - 1
-        return positions + 1 + np.searchsorted(kept_before, positions, side="right")
+def normalise_name(name: str) -> str:
+    """A column name as known names are compared: lower case, letters and digits only ("User_ID" -> "userid")."""
+    return re.sub(r"[^a-z0-9]", "", str(name).lower())
 
 
 def is_number(text: str) -> bool:
@@ -90,25 +63,8 @@ def _blank(data: bytes) -> bool:
     return not data or data.isspace()
 
 
-def _first_byte(data: bytes) -> bytes:
-    """The first non-whitespace byte, or b"" if there is none."""
-    match = re.compile(rb"\s*").match(data)
-    return data[match.end():match.end() + 1]
-
-
 def _mib(n: int) -> str:
     return f"{n / 1024 / 1024:.1f} MiB" if n >= 1024 * 1024 else f"{n:,} bytes"
-
-
-def display_name(source, name: str | None) -> str:
-    """The file name used in messages: `name` if given, else the path's name, else ``"upload"``."""
-    if name:
-        label = str(name)
-    elif isinstance(source, (str, Path)):
-        label = Path(source).name or str(source)
-    else:
-        label = str(getattr(source, "name", None) or "upload")
-    return label if len(label) <= 120 else label[:117] + "..."
 
 
 def read_source_bytes(source, *, name: str, max_bytes: int) -> bytes:
@@ -215,20 +171,31 @@ def _unzip(data: bytes, *, name: str, limit: int) -> tuple[bytes, str]:
     return content, member.filename
 
 
+def _binary_kind(data: bytes) -> str | None:
+    """What a file's first bytes say it is: "gzip", "zip", "parquet", or None (text)."""
+    if data[:2] == b"\x1f\x8b":
+        return "gzip"
+    if data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        return "zip"
+    if data[:4] == b"PAR1":
+        return "parquet"
+    return None
+
+
 def unwrap(data: bytes, *, name: str, limit: int) -> tuple[bytes, list[str], str]:
     """Undo gzip/zip layers (at most 3). Returns (content, containers, inner name)."""
     containers: list[str] = []
     inner = name
     for _ in range(3):
-        if data[:2] == b"\x1f\x8b":
+        kind = _binary_kind(data)
+        if kind == "gzip":
             data = _gunzip(data, name=name, limit=limit)
-            containers.append("gzip")
             inner = inner[:-3] if inner.lower().endswith(".gz") else inner
-        elif data[:4] in (b"PK\x03\x04", b"PK\x05\x06"):
+        elif kind == "zip":
             data, inner = _unzip(data, name=name, limit=limit)
-            containers.append("zip")
         else:
             break
+        containers.append(kind)
     return data, containers, inner
 
 
@@ -263,6 +230,40 @@ def to_utf8(data: bytes, *, name: str) -> tuple[bytes, str]:
     return data, encoding
 
 
+def _strip_preamble(data: bytes) -> tuple[bytes, int]:
+    """UTF-8 text without Excel's "sep=;" hint line and leading '#'/'%' comment or blank lines (e.g. KONECT
+    files); returns the text and the number of comment lines removed. The delimiter is sniffed anyway."""
+    if data[:4].lower() == b"sep=" and b"\n" in data[:16]:
+        data = data[data.index(b"\n") + 1:]
+    comments = _COMMENTS.match(data)
+    if not comments:
+        return data, 0
+    return data[comments.end():], data[:comments.end()].count(b"\n")
+
+
+def _is_json(data: bytes) -> bool:
+    """True when text starts (after whitespace) like JSON: an object (JSON Lines) or an array."""
+    return first_byte(data) in (b"{", b"[")
+
+
+def _columns_layout(names: list[str]) -> DelimitedLayout:
+    """The layout handed to `choose_columns` for a self-describing format (JSON, Parquet): its column names."""
+    return DelimitedLayout(None, list(names), len(names), [])
+
+
+def _skipped_rows_warning(skipped: list, n_columns: int) -> str:
+    """The report warning for rows dropped because their number of fields differs from the first row's."""
+    return f"skipped {len(skipped)} rows with a wrong number of fields (expected {n_columns}); e.g. rows {skipped[:5]}"
+
+
+def _comments_warning(n_comments: int) -> str:
+    return f"skipped {n_comments} leading comment or blank lines"
+
+
+def _latin1_warning(label: str) -> str:
+    return f"{label} is not valid UTF-8; it was read as Latin-1"
+
+
 def _sample_text(data: bytes) -> str:
     """The first complete lines of `data` (at least two lines when the first one is huge)."""
     size = _SAMPLE_BYTES
@@ -278,18 +279,11 @@ def _sample_text(data: bytes) -> str:
     return sample.decode("utf-8", errors="replace")
 
 
-def _collapse_spaces(text):
-    """Space-aligned text to single-space separated: trim each line and collapse runs of spaces."""
-    if isinstance(text, bytes):
-        return re.sub(rb" {2,}", b" ", re.sub(rb"(?m)^ +| +(?=\r?$)", b"", text))
-    return re.sub(r" {2,}", " ", re.sub(r"(?m)^ +| +(?=\r?$)", "", text))
-
-
 def _split_rows(text: str, delimiter: str, quoting: bool) -> list[list[str]]:
     if delimiter == "::":
         text, delimiter, quoting = text.replace("::", "\x1f"), "\x1f", False
     if delimiter == " ":
-        text = _collapse_spaces(text)
+        text = collapse_spaces(text)
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter,
                         quoting=csv.QUOTE_MINIMAL if quoting else csv.QUOTE_NONE, strict=False)
     rows = []
@@ -330,14 +324,6 @@ def sniff_delimiter(sample: str) -> str:
     return best
 
 
-def _substitute_separator(data: bytes) -> bytes:
-    for candidate in (b"\x1f", b"\x1e", b"\x1d", b"\x1c"):
-        if candidate not in data:
-            return candidate
-    raise DataError("the file uses '::' as delimiter and also contains ASCII separator bytes; "
-                    "convert it to CSV first.")
-
-
 def _dedupe_names(names: list[str]) -> list[str]:
     seen: dict[str, int] = {}
     out = []
@@ -350,16 +336,6 @@ def _dedupe_names(names: list[str]) -> list[str]:
         seen.setdefault(candidate, 0)
         out.append(candidate)
     return out
-
-
-@dataclass
-class DelimitedLayout:
-    """What sniffing found in a delimited text file."""
-
-    delimiter: str
-    header: list[str] | None  # the header fields, or None for a headerless file
-    n_columns: int
-    sample_rows: list[list[str]]  # first data rows (after the header)
 
 
 def sniff_layout(data: bytes, *, name: str, known_names: set[str]) -> DelimitedLayout:
@@ -379,13 +355,10 @@ def sniff_layout(data: bytes, *, name: str, known_names: set[str]) -> DelimitedL
     first, rest = rows[0], rows[1:]
     n_columns = len(first)
 
-    def normal(text: str) -> str:
-        return re.sub(r"[^a-z0-9]", "", text.lower())
-
     cells = [cell for cell in first if cell.strip()]
     if cells and all(is_number(cell) for cell in cells):
         has_header = False
-    elif any(normal(cell) in known_names for cell in first):
+    elif any(normalise_name(cell) in known_names for cell in first):
         has_header = True
     else:
         has_header = None
@@ -403,151 +376,6 @@ def sniff_layout(data: bytes, *, name: str, known_names: set[str]) -> DelimitedL
     return DelimitedLayout(delimiter, None, n_columns, rows)
 
 
-def read_delimited(data: bytes, layout: DelimitedLayout, *, name: str, column_names: list[str],
-                   include: list[str], newlines_in_values: bool = False) -> RawTable:
-    """Parse delimited UTF-8 text into string columns `include` (rows with a wrong field count are skipped)."""
-    delimiter = layout.delimiter
-    quote: str | bool = '"'
-    if delimiter == " ":
-        data = _collapse_spaces(data)
-    if delimiter == "::":
-        separator = _substitute_separator(data)
-        data = data.replace(b"::", separator)
-        delimiter, quote = separator.decode(), False
-    skipped: list = []
-
-    def on_invalid(row) -> str:
-        skipped.append(row.number)
-        return "skip"
-
-    def parse(use_threads: bool, block_size: int, multiline: bool) -> pa.Table:
-        skipped.clear()
-        return pa_csv.read_csv(
-            io.BytesIO(data),
-            read_options=pa_csv.ReadOptions(column_names=column_names, skip_rows=1 if layout.header else 0,
-                                            block_size=block_size, use_threads=use_threads),
-            parse_options=pa_csv.ParseOptions(delimiter=delimiter, quote_char=quote, double_quote=True,
-                                              escape_char=False, newlines_in_values=multiline,
-                                              ignore_empty_lines=True, invalid_row_handler=on_invalid),
-            convert_options=pa_csv.ConvertOptions(column_types={c: pa.string() for c in include},
-                                                  include_columns=include, null_values=[""],
-                                                  strings_can_be_null=True, quoted_strings_can_be_null=True))
-
-    def attempt(multiline: bool) -> tuple[pa.Table, list]:
-        block_size = 4 << 20
-        try:
-            table = parse(True, block_size, multiline)
-        except pa.ArrowInvalid as exc:
-            if "straddling" not in str(exc) and "block" not in str(exc):
-                raise
-            block_size = min(len(data) + 1, 2**31 - 1)
-            table = parse(True, block_size, multiline)
-        if skipped and any(number is None for number in skipped):
-            table = parse(False, block_size, multiline)  # single-threaded parsing knows the row numbers
-        return table, list(skipped)
-
-    errors = (pa.ArrowException, ValueError, OverflowError, MemoryError)
-    table, bad, failure = None, [], None
-    try:
-        table, bad = attempt(newlines_in_values)
-    except errors as exc:
-        failure = exc
-    if (failure is not None or bad) and not newlines_in_values and quote and b'"' in data:
-        try:  # quoted values spanning lines: slower multi-line parsing, kept when it loses fewer rows
-            retry, retry_bad = attempt(True)
-            if failure is not None or len(retry_bad) < len(bad):
-                table, bad, failure = retry, retry_bad, None
-        except errors:
-            pass
-    if failure is not None:
-        message = str(failure).splitlines()[0][:200] if str(failure) else type(failure).__name__
-        raise DataError(f"{name} could not be parsed as delimited text ({message}); "
-                        "check the delimiter, quotes and that each row has the same number of fields.") from failure
-    skipped = bad
-    offset = 1 if layout.header else 0
-    rows = sorted(int(number) - offset for number in skipped if number is not None)
-    info = {"format": "delimited", "delimiter": layout.delimiter, "has_header": layout.header is not None}
-    return RawTable(table=table, info=info, skipped_rows=rows)
-
-
-def _json_value(value):
-    """Normalise a JSON value for the Python fallback reader: scalars to str, containers to JSON text."""
-    if value is None:
-        return None
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, float):
-        return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
-    if isinstance(value, (str, int)):
-        return str(value)
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _records_to_table(records: list, *, name: str, unit: str = "line") -> pa.Table:
-    columns: dict[str, list] = {}
-    for line, record in enumerate(records, start=1):
-        if not isinstance(record, dict):
-            raise DataError(f"{name} {unit} {line} is not a JSON object (got {type(record).__name__}); "
-                            "each record must be one object like {\"user\": ..., \"item\": ...}.")
-        for key in record:
-            if str(key) not in columns:
-                columns[str(key)] = [None] * (line - 1)
-        for key, values in columns.items():
-            values.append(_json_value(record.get(key)))
-    return pa.table({key: pa.array(values, type=pa.string()) for key, values in columns.items()})
-
-
-def read_json(data: bytes, *, name: str) -> RawTable:
-    """Parse JSON Lines (or a JSON array of objects) into a table; a bad line is named in the error."""
-    info = {"format": "jsonl", "delimiter": None, "has_header": True}
-    if _first_byte(data) == b"[":
-        info["format"] = "json"
-        try:
-            records = json.loads(data)
-        except (ValueError, RecursionError) as exc:
-            line = getattr(exc, "lineno", "?")
-            raise DataError(f"{name} is not valid JSON (line {line}: {str(exc)[:120]}); "
-                            "export it as JSON Lines (one object per line) or CSV.") from exc
-        if not isinstance(records, list):
-            raise DataError(f"{name} holds a JSON value, not a list of objects; export one object per row.")
-        return RawTable(table=_records_to_table(records, name=name, unit="element"), info=info)
-    try:
-        table = pa_json.read_json(io.BytesIO(data), read_options=pa_json.ReadOptions(block_size=4 << 20),
-                                  parse_options=pa_json.ParseOptions(newlines_in_values=False,
-                                                                     unexpected_field_behavior="infer"))
-        return RawTable(table=table, info=info)
-    except (pa.ArrowException, ValueError, OverflowError):
-        pass
-    records = []
-    text = data.decode("utf-8", errors="replace")
-    for line_number, line in enumerate(text.splitlines(), start=1):
-        if not line.strip():
-            continue
-        try:
-            records.append(json.loads(line))
-        except (ValueError, RecursionError) as exc:
-            reason = f"{exc.msg} at column {exc.colno}" if isinstance(exc, json.JSONDecodeError) else str(exc)[:120]
-            raise DataError(f"{name} line {line_number} is not valid JSON ({reason}); "
-                            "fix or remove that line (JSON Lines needs one complete object per line).") from exc
-        if not isinstance(records[-1], dict):
-            raise DataError(f"{name} line {line_number} is not a JSON object; "
-                            "each line must be one object like {\"user\": ..., \"item\": ...}.")
-    if not records:
-        raise DataError(f"{name} holds no JSON objects; add one object per line.")
-    return RawTable(table=_records_to_table(records, name=name), info=info)
-
-
-def read_parquet(data: bytes, *, name: str) -> RawTable:
-    """Parse a Parquet file; a damaged file becomes a `DataError` naming it."""
-    try:
-        table = pq.read_table(pa.BufferReader(data))
-    except (pa.ArrowException, OSError, ValueError, TypeError, IndexError, KeyError, OverflowError, MemoryError) as exc:
-        message = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise DataError(f"{name} could not be read as Parquet ({message}); "
-                        "write it again (e.g. pandas.DataFrame.to_parquet) or export CSV.") from exc
-    return RawTable(table=table, info={"format": "parquet", "delimiter": None, "has_header": True})
-
-
 def open_table(source, *, name: str | None, max_bytes: int, known_names: set[str],
                choose_columns, newlines_in_values: bool = False) -> RawTable:
     """Read `source` into a `RawTable`, sniffing container, format, encoding, delimiter and header.
@@ -557,8 +385,9 @@ def open_table(source, *, name: str | None, max_bytes: int, known_names: set[str
         name: file name for messages (defaults to the path's name).
         max_bytes: limit for the file and for its decompressed content.
         known_names: normalised column names that mark a first row as a header.
-        choose_columns: callable(column_names, layout) -> (names, include): names to give the columns
-            of a delimited file and the subset to parse. Lets the caller map roles before parsing.
+        choose_columns: callable(layout) -> (names, include): names to give the columns and the subset to
+            parse; lets the caller map roles before parsing. For JSON and Parquet, `layout.header` holds
+            the file's column names.
         newlines_in_values: allow quoted values that span lines (slower; for metadata files).
     """
     label = display_name(source, name)
@@ -569,32 +398,205 @@ def open_table(source, *, name: str | None, max_bytes: int, known_names: set[str
     container = "+".join(containers) or None
     if _blank(data):
         raise DataError(f"{label} is empty once decompressed; compress the real data file.")
-    if data[:4] == b"PAR1":
-        raw = read_parquet(data, name=label)
+    if _binary_kind(data) == "parquet":
+        raw = _chosen(read_parquet(data, name=label), choose_columns)
         raw.info.update(container=container, encoding=None)
         return raw
     data, encoding = to_utf8(data, name=label)
-    if data[:4].lower() == b"sep=" and b"\n" in data[:16]:
-        data = data[data.index(b"\n") + 1:]  # Excel's "sep=;" hint line; the delimiter is sniffed anyway
-    comments = re.compile(rb"(?:[ \t]*(?:[#%][^\n]*)?\r?\n)+").match(data)
-    n_comments = data[:comments.end()].count(b"\n") if comments else 0
-    if n_comments:
-        data = data[comments.end():]  # leading '#'/'%' comment lines (e.g. KONECT files)
-        if _blank(data):
-            raise DataError(f"{label} holds only comment lines; add the data rows.")
-    if _first_byte(data) in (b"{", b"["):
-        raw = read_json(data, name=label)
+    data, n_comments = _strip_preamble(data)
+    if n_comments and _blank(data):
+        raise DataError(f"{label} holds only comment lines; add the data rows.")
+    if _is_json(data):
+        raw = _chosen(read_json(data, name=label), choose_columns)
     else:
         layout = sniff_layout(data, name=label, known_names=known_names)
         names, include = choose_columns(layout)
         raw = read_delimited(data, layout, name=label, column_names=names, include=include,
                              newlines_in_values=newlines_in_values)
         if raw.skipped_rows:
-            raw.warnings.append(f"skipped {len(raw.skipped_rows)} rows with a wrong number of fields "
-                                f"(expected {layout.n_columns}); e.g. rows {raw.skipped_rows[:5]}")
+            raw.warnings.append(_skipped_rows_warning(raw.skipped_rows, layout.n_columns))
     raw.info.update(container=container, encoding=encoding)
     if n_comments:
-        raw.warnings.append(f"skipped {n_comments} leading comment or blank lines")
+        raw.warnings.append(_comments_warning(n_comments))
     if encoding == "latin-1":
-        raw.warnings.append(f"{label} is not valid UTF-8; it was read as Latin-1")
+        raw.warnings.append(_latin1_warning(label))
     return raw
+
+
+def _chosen(raw: RawTable, choose_columns) -> RawTable:
+    """A JSON/Parquet table cut down to the columns `choose_columns` picks from its names."""
+    names = list(raw.table.column_names)
+    _, include = choose_columns(_columns_layout(names))
+    if set(include) != set(names):
+        raw.table = raw.table.select(list(include))
+    return raw
+
+
+def format_label(info: dict) -> str:
+    """A format description for people: "csv", "tsv (no header)", "jsonl in gzip", "parquet"."""
+    fmt = info.get("format", "?")
+    if fmt == "delimited":
+        fmt = {"\t": "tsv", ",": "csv", "::": "'::'-separated text", "|": "'|'-separated text",
+               ";": "';'-separated text", " ": "space-separated text"}.get(info.get("delimiter"), "text")
+        fmt += "" if info.get("has_header") else " (no header)"
+    if info.get("container"):
+        fmt += f" in {info['container']}"
+    return fmt
+
+
+@dataclass
+class Chunk(RawTable):
+    """One parsed block of a streamed file; `data_rows` gives 1-based data-row numbers of the whole file."""
+
+    row_offset: int = 0
+    block_skipped: list = field(default_factory=list)
+
+    def data_rows(self, positions) -> np.ndarray:
+        return self.row_offset + RawTable(self.table, self.info, self.block_skipped).data_rows(positions)
+
+
+class _Blocks:
+    """Byte blocks of a (possibly gzip) file, each ending at a line end, read `block_bytes` at a time."""
+
+    def __init__(self, path: Path, *, gzip: bool, block_bytes: int):
+        self.stream = pa.input_stream(str(path), compression="gzip" if gzip else None)
+        self.block_bytes = max(int(block_bytes), 1024)
+        self.rest = b""
+
+    def __iter__(self):
+        try:
+            while True:
+                data = self.stream.read(self.block_bytes)
+                if not data:
+                    if self.rest.strip():
+                        yield self.rest
+                    return
+                data = self.rest + data
+                cut = data.rfind(b"\n")
+                if cut < 0:
+                    self.rest = data
+                    continue
+                self.rest = data[cut + 1:]
+                yield data[:cut + 1]
+        finally:
+            self.stream.close()
+
+
+class ChunkedTable:
+    """A plain or gzip file read as `Chunk`s of about `chunk_rows` rows: the streaming mode of `open_table`.
+
+    The first block is sniffed as `open_table` sniffs a whole file (encoding, comment lines, JSON or
+    delimiter and header) and `choose_columns` picks the parsed columns the same way; then one block is
+    parsed at a time, so memory stays bounded. Zip archives and JSON arrays cannot be streamed and are
+    refused. While iterating, `info`, `skipped_rows` (1-based data rows of the whole file), `warnings` and
+    `layout` fill in; they are complete once the iteration ends.
+    """
+
+    def __init__(self, path, *, name: str, known_names: set[str], choose_columns, chunk_rows: int):
+        self.path, self.name, self.known_names = Path(path), name, known_names
+        self.choose_columns, self.chunk_rows = choose_columns, max(int(chunk_rows), 1)
+        self.info: dict = {}
+        self.skipped_rows: list = []
+        self.warnings: list = []
+        self.layout: DelimitedLayout | None = None
+
+    def __iter__(self):
+        kind, sample = self._sniff()
+        if kind == "parquet":
+            yield from self._parquet_chunks()
+        else:
+            yield from self._text_chunks(sample, gzip=kind == "gzip")
+
+    def _sniff(self) -> tuple[str | None, bytes]:
+        """The container ("parquet", "gzip" or None) and the first decompressed bytes of the file."""
+        label = self.name
+        try:
+            with open(self.path, "rb") as handle:
+                head = handle.read(_STREAM_SAMPLE_BYTES)
+        except OSError as exc:
+            raise DataError(f"{label} could not be opened ({exc.strerror or exc}); check the path.") from exc
+        if _blank(head):
+            raise DataError(f"{label} is empty; choose a file with a header and data rows.")
+        kind = _binary_kind(head)
+        if kind == "zip":
+            raise DataError(f"{label} is a zip archive; streaming ingest reads plain or gzip files - unzip it first.")
+        if kind != "gzip":
+            return kind, head
+        try:
+            with pa.input_stream(str(self.path), compression="gzip") as stream:
+                sample = stream.read(_STREAM_SAMPLE_BYTES)
+        except (pa.ArrowException, OSError) as exc:
+            raise stream_failure(label, exc) from exc
+        if _binary_kind(sample) == "parquet":
+            raise DataError(f"{label} is a gzip-compressed Parquet file; decompress it first (Parquet is compressed inside).")
+        if _blank(sample):
+            raise DataError(f"{label} is empty once decompressed; compress the real data file.")
+        return kind, sample
+
+    def _parquet_chunks(self):
+        try:
+            parquet = pq.ParquetFile(str(self.path))
+        except (pa.ArrowException, OSError, ValueError) as exc:
+            raise DataError(f"{self.name} could not be read as Parquet ({str(exc)[:160]}); write it again or export CSV.") from exc
+        self.layout = _columns_layout(list(parquet.schema_arrow.names))
+        _, include = self.choose_columns(self.layout)
+        self.info = {"format": "parquet", "delimiter": None, "has_header": True, "container": None, "encoding": None}
+        offset = 0
+        for batch in parquet.iter_batches(batch_size=self.chunk_rows, columns=list(include)):
+            table = pa.Table.from_batches([batch])
+            yield Chunk(table=table, info=self.info, row_offset=offset)
+            offset += table.num_rows
+
+    def _text_chunks(self, sample: bytes, *, gzip: bool):
+        label = self.name
+        cut = sample.rfind(b"\n")
+        head = sample[:cut + 1] if 0 < cut < len(sample) - 1 else sample
+        block_bytes = max(int(len(head) / max(head.count(b"\n"), 1) * self.chunk_rows), 4096)
+        self.info = {"container": "gzip" if gzip else None}
+        names = include = None
+        offset = 0
+        for block in _Blocks(self.path, gzip=gzip, block_bytes=block_bytes):
+            block, encoding = to_utf8(block, name=label)
+            if self.layout is None:  # no rows yet: the block starts the file (after any comment-only blocks)
+                block, n_comments = _strip_preamble(block)
+                if n_comments:
+                    self.warnings.append(_comments_warning(n_comments))
+                if _blank(block):
+                    continue
+                self.info["encoding"] = encoding
+                if _is_json(block):
+                    if first_byte(block) == b"[":
+                        raise DataError(f"{label} is one JSON array; streaming ingest needs JSON Lines (one object "
+                                        "per line) or CSV.")
+                    self.info.update(format="jsonl", delimiter=None, has_header=True)
+                else:
+                    self.layout = sniff_layout(block, name=label, known_names=self.known_names)
+                    self.info.update(format="delimited", delimiter=self.layout.delimiter,
+                                     has_header=self.layout.header is not None)
+                    names, include = self.choose_columns(self.layout)
+                    block_layout = self.layout
+            elif encoding == "latin-1":
+                self.info["encoding"] = "latin-1"
+            if self.info["format"] == "jsonl":
+                table = read_json(block, name=label).table
+                if self.layout is None:
+                    self.layout = _columns_layout(list(table.column_names))
+                    _, include = self.choose_columns(self.layout)
+                for column in include:  # a key missing from every line of this block
+                    if column not in table.column_names:
+                        table = table.append_column(column, pa.nulls(table.num_rows, pa.string()))
+                yield Chunk(table=table.select(list(include)), info=self.info, row_offset=offset)
+                offset += table.num_rows
+                continue
+            raw = read_delimited(block, block_layout, name=label, column_names=names, include=include)
+            block_layout = DelimitedLayout(self.layout.delimiter, None, self.layout.n_columns, [])
+            self.skipped_rows.extend(offset + r for r in raw.skipped_rows)
+            yield Chunk(table=raw.table, info=self.info, row_offset=offset, block_skipped=list(raw.skipped_rows))
+            offset += raw.table.num_rows + len(raw.skipped_rows)
+        if self.layout is None:
+            raise DataError(f"{label} holds no data rows; add interactions (one row per event).")
+        if self.skipped_rows:
+            self.warnings.insert(0, _skipped_rows_warning(self.skipped_rows, self.layout.n_columns))
+        if self.info["encoding"] == "latin-1":
+            self.warnings.append(_latin1_warning(label))
+

@@ -33,6 +33,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys.data.dataset import Dataset
+from recsys.data.load import build_dataset
+
 __all__ = ["CATEGORIES", "demo_dataset", "make_demo_frames", "write_demo"]
 
 DEMO_NAME = "demo"
@@ -598,8 +601,8 @@ def write_demo(
     return interactions_path, items_path
 
 
-def demo_dataset(*, seed: int = 0, n_users: int = 2000, n_items: int = 800, n_events: int = 100_000):
-    """The demo as a validated `recsys.data.Dataset`, cached per arguments for the process.
+def demo_dataset(*, seed: int = 0, n_users: int = 2000, n_items: int = 800, n_events: int = 100_000) -> Dataset:
+    """The demo as a validated `Dataset`, cached per arguments for the process.
 
     Every call with the same arguments returns the *same* object (functools.lru_cache), so the
     app's default dataset costs one generation. Callers must not mutate it (its frames or report):
@@ -609,8 +612,6 @@ def demo_dataset(*, seed: int = 0, n_users: int = 2000, n_items: int = 800, n_ev
 
 
 @functools.lru_cache(maxsize=8)
-def _cached_demo_dataset(seed: int, n_users: int, n_items: int, n_events: int):
-    from recsys.data import build_dataset  # deferred: data.py imports nothing from here
-
+def _cached_demo_dataset(seed: int, n_users: int, n_items: int, n_events: int) -> Dataset:
     interactions, items = make_demo_frames(seed=seed, n_users=n_users, n_items=n_items, n_events=n_events)
     return build_dataset(interactions, items, name=DEMO_NAME if seed == 0 else f"{DEMO_NAME}-seed{seed}")
