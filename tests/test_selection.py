@@ -20,7 +20,7 @@ def tiny_run():
                           "categories": [["x"], ["x", "y"], [], ["y"]], "n_events": [2, 2, 1, 1]})
     events = pd.DataFrame({"user": [0, 0, 1, 1, 2, 2], "item": [0, 1, 1, 2, 0, 3], "timestamp": range(6)})
     return SimpleNamespace(vectors=vectors, items=items, events=events, n_users=3, n_items=4,
-                           user_ids=np.array(["u0", "u1", "u2"], dtype=object), default_alpha=1.0)
+                           user_ids=np.array(["u0", "u1", "u2"], dtype=object), config={"alpha": 1.0})
 
 
 def test_selection_points_map_to_rows_by_id_then_by_coordinates():
