@@ -15,14 +15,14 @@ from pathlib import Path
 
 import pandas as pd
 
-from recsys.baselines import (
+from recsys.evaluation.baselines import (
     EASERecommender,
     ItemKNNRecommender,
     PopularityRecommender,
     tune_ease,
     tune_item_knn,
 )
-from recsys.metrics import full_ranking_metrics, interaction_matrix
+from recsys.evaluation.metrics import full_ranking_metrics, interaction_matrix
 
 DEFAULT = Path(__file__).resolve().parents[2] / "shared" / "data" / "ml-100k" / "u.data"
 

@@ -4,7 +4,7 @@ Generates a synthetic CSV (user,item,rating,timestamp with text ids; written chu
 generator itself stays small), then, each stage in a fresh child process so its peak RSS is its own:
 
     ingest    recsys.data.ingest_to_shards -> rows/s and peak RSS
-    windows   recsys.ingest.build_window_shards (one pass over the shards) -> events/s and peak RSS
+    windows   recsys.training.prepare.build_window_shards (one pass over the shards) -> events/s and peak RSS
     train     N Keras steps streamed from the window shards through tf.data -> windows/s, events/s, peak RSS
     pandas    (optional, --compare-pandas) recsys.data.load_dataset of the same file -> peak RSS
 
@@ -82,7 +82,7 @@ def _config(args):
 
 def stage_windows(args) -> dict:
     from recsys.data import ShardedEvents
-    from recsys.ingest import build_window_shards
+    from recsys.training.prepare import build_window_shards
 
     shards = ShardedEvents(args.shards)
     start = time.perf_counter()

@@ -1,6 +1,6 @@
 """Quality and training time of the DEFAULT config against the baselines, one row per dataset.
 
-Protocol (`recsys.evaluate`): temporal leave-last-out; each user's last new item is the test
+Protocol (`recsys.evaluation.protocol`): temporal leave-last-out; each user's last new item is the test
 target, the one before it validates (early stopping, α, baseline tuning); full ranking over the
 catalogue with the user's earlier items excluded. Baselines (popularity, item-kNN, EASE) are tuned
 on validation and refitted on everything before each test event.
@@ -29,12 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import numpy as np  # noqa: E402
 
-from recsys.baselines import (  # noqa: E402
-    EASERecommender, ItemKNNRecommender, PopularityRecommender, tune_ease, tune_item_knn)
 from recsys.config import TrainConfig  # noqa: E402
-from recsys.evaluate import evaluate_dataset, history_before  # noqa: E402
-from recsys.metrics import full_ranking_metrics, interaction_matrix  # noqa: E402
-from recsys.split import leave_last_out_split  # noqa: E402
+from recsys.evaluation.baselines import (  # noqa: E402
+    EASERecommender, ItemKNNRecommender, PopularityRecommender, tune_ease, tune_item_knn)
+from recsys.evaluation.metrics import full_ranking_metrics, interaction_matrix  # noqa: E402
+from recsys.split import history_before, leave_last_out_split  # noqa: E402
+from recsys.training import evaluate_dataset  # noqa: E402
 from shapes import SHAPES, shape_dataset  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"

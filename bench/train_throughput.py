@@ -172,10 +172,9 @@ def shape_or_ml100k(name: str):
 def full_run_child(name: str) -> dict:
     """A full default-config run (validation early stopping, as train_run) on one dataset, timed."""
     from recsys.config import TrainConfig
-    from recsys.evaluate import history_before
+    from recsys.evaluation.metrics import interaction_matrix
     from recsys.features import last_sequences
-    from recsys.metrics import interaction_matrix
-    from recsys.split import leave_last_out_split
+    from recsys.split import history_before, leave_last_out_split
     from recsys.training import ValidationData, fit_hybrid
 
     ds = shape_or_ml100k(name)

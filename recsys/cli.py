@@ -256,16 +256,16 @@ def _import_tensorflow_quietly():
 def _make_strategy(name, *, check_only=False):
     """The tf.distribute strategy (None = default device) and whether this process writes the run.
 
-    `check_only` validates the choice and TF_CONFIG without TensorFlow. The strategy itself is made
-    before any other TensorFlow op: MultiWorkerMirroredStrategy must be created first in a process.
+    `check_only` validates the choice and TF_CONFIG before any data is read. The strategy itself is
+    made before any TensorFlow op runs (importing TensorFlow and Keras runs none):
+    MultiWorkerMirroredStrategy must be created first in a process.
     """
-    from recsys.distributed import DistributedConfigError, check_strategy, make_strategy
+    _import_tensorflow_quietly()
+    from recsys.training.distributed import DistributedConfigError, check_strategy, make_strategy
 
     try:
         if check_only:
             return check_strategy(name)
-        if name != "none":
-            _import_tensorflow_quietly()
         return make_strategy(name)
     except DistributedConfigError as e:
         raise UsageError(str(e)) from e
@@ -290,12 +290,19 @@ def _train_from_shards(args, config):
     if args.items or any(getattr(args, c) for c in ("user_col", "item_col", "rating_col", "time_col")):
         raise UsageError("--items and the column options belong to `ingest`; --shards already holds them")
     strategy, is_chief = _make_strategy(args.strategy)
-    _import_tensorflow_quietly()
-    from recsys.ingest import train_sharded
+    from recsys.training import train_sharded
 
     bar = ProgressBar(enabled=not args.quiet)
     run = train_sharded(args.shards, config, run_dir=args.run_dir, progress=bar, strategy=strategy, is_chief=is_chief)
     bar.close()
+    _print_run(run)
+
+
+def _print_run(run):
+    """The one JSON line `train` ends with (a cluster's other workers print that the chief wrote the run)."""
+    if run is None:
+        print(json.dumps({"run_dir": None, "chief": False}))
+        return
     v = run.metrics.get("validation", {})
     print(json.dumps({"run_dir": str(run.path), "run_id": run.run_id, "best_alpha": v.get("best_alpha"),
                       "val_ndcg@10": v.get("ndcg@10"), "train_seconds": run.metrics.get("train_seconds")}))
@@ -308,7 +315,6 @@ def cmd_train(args):
         return _train_from_shards(args, config)
     ds = _load(args)
     strategy, is_chief = _make_strategy(args.strategy)  # no TensorFlow op has run yet (pandas only so far)
-    _import_tensorflow_quietly()
     from recsys.training import device_info, train_run
 
     bar = ProgressBar(enabled=not args.quiet)
@@ -318,7 +324,8 @@ def cmd_train(args):
         print(f"training on {dev['name']} ({dev['kind']}{replicas}); {ds.report.get('n_interactions')} events, "
               f"{ds.n_users} users, {ds.n_items} items", file=sys.stderr)
     if args.strategy == "multiworker":
-        from recsys.distributed import ClusterTrainingError, train_on_cluster
+        from recsys.training import train_on_cluster
+        from recsys.training.distributed import ClusterTrainingError
 
         try:
             run = train_on_cluster(ds, config, run_dir=args.run_dir, progress=bar, strategy=strategy,
@@ -329,12 +336,7 @@ def cmd_train(args):
     else:
         run = train_run(ds, config, run_dir=args.run_dir, progress=bar, strategy=strategy, is_chief=is_chief)
     bar.close()
-    if run is None:  # a non-chief worker of a cluster: the chief wrote the run
-        print(json.dumps({"run_dir": None, "chief": False}))
-        return
-    v = run.metrics.get("validation", {})
-    print(json.dumps({"run_dir": str(run.path), "run_id": run.run_id, "best_alpha": v.get("best_alpha"),
-                      "val_ndcg@10": v.get("ndcg@10"), "train_seconds": run.metrics.get("train_seconds")}))
+    _print_run(run)
 
 
 def cmd_recommend(args):
@@ -366,12 +368,12 @@ def cmd_recommend(args):
 
 
 def cmd_evaluate(args):
-    from recsys.evaluate import metrics_table
+    from recsys.evaluation import metrics_table
 
     config = _config(args)
     ds = _load(args)
     _import_tensorflow_quietly()
-    from recsys.evaluate import evaluate_dataset
+    from recsys.training import evaluate_dataset
 
     bar = ProgressBar(enabled=not args.quiet)
     result = evaluate_dataset(ds, config, k=args.k, progress=bar, baselines=not args.no_baselines)

@@ -274,7 +274,7 @@ def train_into_store(dataset, config: TrainConfig, store_root: str, *, report, c
 
 def evaluate_into_file(dataset, config: TrainConfig, k: int, path: str, *, report, cancel, stop) -> dict:
     """The work of an evaluation job: `evaluate_dataset`, kept as JSON at `path` (one temporary file per writer)."""
-    from recsys.evaluate import evaluate_dataset
+    from recsys.training import evaluate_dataset
 
     del stop  # an evaluation has no "keep the best so far": it is finished or cancelled
     result = evaluate_dataset(dataset, config, k=k, cancel=cancel, progress=report)

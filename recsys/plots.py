@@ -543,7 +543,7 @@ def segment_alpha_curves(sweep: pd.DataFrame, alpha_by_segment: Mapping[str, flo
 
     Args:
         sweep: Long form, one row per (segment, α): columns `segment`, `alpha`, `metric`, `n_users`
-            (`recsys.segments.segment_report(...)["alpha_sweep"]`).
+            (`recsys.evaluation.segments.segment_report(...)["alpha_sweep"]`).
         alpha_by_segment: segment -> the α chosen for it on validation ("α by segment"), or None.
         metric: The metric column to plot.
     """

@@ -12,8 +12,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
+from recsys.evaluation.metrics import topk_items
+from recsys.evaluation.segments import users_alpha
 from recsys.features import OOV, ItemFeatures, sequence_from_items
-from recsys.metrics import topk_items
 
 
 @dataclass
@@ -94,7 +95,8 @@ def recommend_batches(run, users=None, *, k: int = 10, alpha: float | None = Non
 
     Never includes an item the user already had. If a user has seen almost the whole catalogue,
     the list is shorter than k. With `alpha_by_segment` each user is blended with the α chosen on
-    validation for their activity segment (`recsys.segments.users_alpha`; `alpha` where the run has none).
+    validation for their activity segment (`recsys.evaluation.segments.users_alpha`; `alpha` where the
+    run has none).
     """
     alpha = default_alpha(run) if alpha is None else float(alpha)
     users = np.arange(run.n_users) if users is None else np.asarray(users, dtype=np.int64)
@@ -104,8 +106,6 @@ def recommend_batches(run, users=None, *, k: int = 10, alpha: float | None = Non
         batch = users[start : start + batch_size]
         cf, content = component_scores(run, batch)
         if alpha_by_segment:
-            from recsys.segments import users_alpha
-
             a = users_alpha(run, batch, default=alpha).astype(np.float32)[:, None]
             scores = _exclude(blend(cf, content, a), seen[batch])
         else:

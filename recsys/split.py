@@ -1,7 +1,8 @@
 """Train/validation/test splits of interaction events, deterministic and vectorised.
 
 Both splits take the `Dataset.events` frame (columns user, item, rating, timestamp) and return frames
-with the same columns, each in events order with a fresh RangeIndex.
+with the same columns, each in events order with a fresh RangeIndex. `history_before` cuts each user's
+events at their held-out row (what the model and the baselines may read before a test item).
 """
 
 from __future__ import annotations
@@ -88,3 +89,21 @@ def random_holdout_split(events: pd.DataFrame, *, test_fraction: float = 0.1, va
     part[permutation[n_test:n_test + n_valid]] = 1
     return Split(train=frame[part == 0].reset_index(drop=True), valid=frame[part == 1].reset_index(drop=True),
                  test=frame[part == 2].reset_index(drop=True))
+
+
+def history_before(events: pd.DataFrame, held_out: pd.DataFrame) -> pd.DataFrame:
+    """Each user's events strictly before their held-out event, in `events` order.
+
+    A held-out row (user, item) is the user's first event with that item (see leave_last_out_split),
+    so its position is found from the first occurrences. Users without a held-out row keep all events.
+    `events` must be `Dataset.events` (sorted, RangeIndex).
+    """
+    firsts = events.loc[~events.duplicated(["user", "item"]), ["user", "item"]]
+    firsts = firsts.assign(position=firsts.index.to_numpy())
+    cut = held_out[["user", "item"]].merge(firsts, on=["user", "item"], how="left")
+    if cut["position"].isna().any():
+        raise ValueError("held-out rows must be events of the same events frame")
+    limit = events["user"].map(pd.Series(cut["position"].to_numpy(), index=cut["user"].to_numpy()))
+    limit = limit.to_numpy(dtype=float)
+    keep = np.isnan(limit) | (np.arange(len(events)) < np.nan_to_num(limit, nan=np.inf))
+    return events[keep]

@@ -73,7 +73,7 @@ def test_why_this_item_shows_the_same_explanation_as_the_cli(page, planted_run, 
 
 
 def test_alpha_by_segment_toggle_serves_the_segment_alpha(page, planted_run):
-    from recsys.segments import run_alpha_by_segment, user_alpha
+    from recsys.evaluation.segments import run_alpha_by_segment, user_alpha
     from recsys.serving import default_alpha
 
     assert run_alpha_by_segment(planted_run), "the run's test report carries α by segment"

@@ -1,4 +1,4 @@
-"""Tests for recsys.baselines: hand-checked popularity, cosine kNN and EASE weights, tuning, manners."""
+"""Tests for recsys.evaluation.baselines: hand-checked popularity, cosine kNN and EASE weights, tuning, manners."""
 
 import math
 from pathlib import Path
@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys.baselines import (
+from recsys.evaluation.baselines import (
     EASERecommender,
     ItemKNNRecommender,
     NotFittedError,
@@ -17,7 +17,7 @@ from recsys.baselines import (
     tune_ease,
     tune_item_knn,
 )
-from recsys.metrics import full_ranking_metrics, interaction_matrix
+from recsys.evaluation.metrics import full_ranking_metrics, interaction_matrix
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 

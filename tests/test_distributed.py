@@ -21,7 +21,7 @@ import pytest
 
 from planted import PER_TOPIC, planted_frames
 from recsys.cli import main
-from recsys.distributed import (
+from recsys.training.distributed import (
     DistributedConfigError,
     cluster_size,
     is_chief_from_tf_config,

@@ -111,7 +111,7 @@ def test_two_different_configs_submitted_together_each_get_their_own_run(dataset
 
 def test_same_data_and_config_submitted_together_train_once_and_share_the_job(dataset, tmp_path, monkeypatch):
     fit = FakeFit(dataset)
-    monkeypatch.setattr(recsys.training, "fit_hybrid", fit)
+    monkeypatch.setattr(recsys.training.runs, "fit_hybrid", fit)
     store = RunStore(tmp_path / "runs")
     registry = JobRegistry()
     config = TrainConfig(**{**TINY, "epochs": 1})
@@ -130,7 +130,7 @@ def test_same_data_and_config_submitted_together_train_once_and_share_the_job(da
 
 def test_a_second_registry_after_the_first_finished_reuses_the_stored_run(dataset, tmp_path, monkeypatch):
     fit = FakeFit(dataset, blocking=False)
-    monkeypatch.setattr(recsys.training, "fit_hybrid", fit)
+    monkeypatch.setattr(recsys.training.runs, "fit_hybrid", fit)
     store_root = tmp_path / "runs"
     config = TrainConfig(**{**TINY, "epochs": 1})
     first = _finished(submit_training(JobRegistry(), RunStore(store_root), dataset, config))
@@ -159,7 +159,7 @@ class _RaceOs:
 
 def test_two_registries_racing_for_the_same_run_end_with_one_complete_folder(dataset, tmp_path, monkeypatch):
     fit = FakeFit(dataset, blocking=False)
-    monkeypatch.setattr(recsys.training, "fit_hybrid", fit)
+    monkeypatch.setattr(recsys.training.runs, "fit_hybrid", fit)
     monkeypatch.setattr(recsys.store, "os", _RaceOs(2))
     store_root = tmp_path / "runs"
     config = TrainConfig(**{**TINY, "epochs": 1})
@@ -191,10 +191,8 @@ def test_write_run_keeps_the_first_complete_run(dataset, tmp_path):
 def test_two_registries_finishing_the_same_evaluation_together_both_succeed(dataset, tmp_path, monkeypatch):
     import pathlib
 
-    import recsys.evaluate
-
     calls = []
-    monkeypatch.setattr(recsys.evaluate, "evaluate_dataset",
+    monkeypatch.setattr(recsys.training, "evaluate_dataset",
                         lambda ds, config, *, k, **_: calls.append(k) or {"alpha": 0.5, "model": {"NDCG@10": 0.25}})
     barrier = threading.Barrier(2, timeout=WAIT_S)
     real_replace = pathlib.Path.replace

@@ -231,7 +231,7 @@ def test_after_a_restart_every_completed_run_is_listed_and_served_without_traini
         raise AssertionError("a stored run must not be trained again after a restart")
 
     monkeypatch.setattr("recsys.training.train_run", no_training)
-    monkeypatch.setattr("recsys.training.fit_hybrid", no_training)
+    monkeypatch.setattr("recsys.training.runs.fit_hybrid", no_training)
     store = RunStore(scene.root)  # fresh objects on the same folder: the "restarted server"
     listed = {r["run_id"]: r for r in store.list_runs()}
     assert set(listed) == {scene.previous.run_id, other_path.name}
@@ -347,7 +347,7 @@ def test_a_training_job_that_cannot_write_its_run_fails_with_the_message(small, 
         raise OSError(errno.ENOSPC, "No space left on device")
 
     monkeypatch.setattr(recsys.store, "_write_json", write_json)
-    monkeypatch.setattr("recsys.training.fit_hybrid", fake_fit)
+    monkeypatch.setattr("recsys.training.runs.fit_hybrid", fake_fit)
     store = RunStore(tmp_path / "runs")
     job = submit_training(JobRegistry(), store, small, PREVIOUS)
     assert job.wait(WAIT_S)
@@ -361,7 +361,7 @@ def test_cli_train_into_a_run_dir_below_a_file_exits_2_with_one_clear_line(small
 
     interactions, items = planted_frames(n_users=12)
     interactions.to_csv(tmp_path / "events.csv", index=False)
-    monkeypatch.setattr("recsys.training.fit_hybrid", fake_fit)
+    monkeypatch.setattr("recsys.training.runs.fit_hybrid", fake_fit)
     blocker = tmp_path / "runs.txt"
     blocker.write_text("a regular file")
     code = main(["train", "--interactions", str(tmp_path / "events.csv"), "--run-dir", str(blocker / "run"),

@@ -20,17 +20,17 @@ import pyarrow.parquet as pq
 import pytest
 
 from planted import TINY, planted_frames
-from recsys.baselines import PopularityRecommender
 from recsys.cli import main
 from recsys.config import TrainConfig
 from recsys.data import DataError, ShardedEvents, ingest_to_shards, load_dataset, load_sharded_dataset
-from recsys.evaluate import history_before
+from recsys.evaluation.baselines import PopularityRecommender
+from recsys.evaluation.metrics import full_ranking_metrics, interaction_matrix
 from recsys.features import training_windows
-from recsys.ingest import build_window_shards, train_sharded
-from recsys.metrics import full_ranking_metrics, interaction_matrix
 from recsys.serving import recommend
-from recsys.split import leave_last_out_split
+from recsys.split import history_before, leave_last_out_split
 from recsys.store import run_key
+from recsys.training import train_sharded
+from recsys.training.prepare import SHARDS_WITHOUT_TEST_REPORT, build_window_shards
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -266,8 +266,32 @@ def test_streamed_windows_are_the_in_memory_windows(planted_shards, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def sharded_run(planted_shards):
-    return train_sharded(planted_shards / "shards", TrainConfig(**TINY), run_dir=planted_shards / "run")
+def sharded_run_and_progress(planted_shards):
+    reports = []
+    run = train_sharded(planted_shards / "shards", TrainConfig(**TINY), run_dir=planted_shards / "run",
+                        progress=reports.append)
+    return run, reports
+
+
+@pytest.fixture(scope="module")
+def sharded_run(sharded_run_and_progress):
+    return sharded_run_and_progress[0]
+
+
+def test_streaming_training_reports_like_an_in_memory_run_and_says_why_it_has_no_test_report(
+        sharded_run_and_progress):
+    """One run path: the metrics and progress phases of `train_run`, plus what only streaming has."""
+    run, reports = sharded_run_and_progress
+    in_memory_keys = {"validation", "evaluation", "train_seconds", "evaluation_seconds", "refit_seconds", "refit",
+                      "device", "best_epoch", "stopped_by", "time_budget_s", "n_train_events", "n_events",
+                      "backend", "replicas"}
+    assert set(run.metrics) == in_memory_keys | {"input", "n_windows", "evaluation_note"}
+    assert run.metrics["evaluation"] is None and run.metrics["evaluation_note"] == SHARDS_WITHOUT_TEST_REPORT
+    assert run.metrics["n_events"] == len(run.events) and 0 < run.metrics["n_train_events"] < len(run.events)
+    phases = [p.phase for p in reports]
+    assert phases[0] == "preparing" and phases[-1] == "done" and {"training", "validating", "finishing"} <= set(phases)
+    done = reports[-1]
+    assert done.epoch == len(run.history) and done.best_val_ndcg == run.metrics["validation"]["ndcg@10"]
 
 
 def test_streaming_training_makes_a_complete_run_that_learns_the_pattern(planted_files, planted_shards, sharded_run):

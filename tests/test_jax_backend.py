@@ -39,9 +39,8 @@ JAX_SCRIPT = textwrap.dedent("""
     import numpy as np
     from planted import TINY, planted_dataset
     from recsys.config import TrainConfig
-    from recsys.evaluate import evaluate_dataset
     from recsys.serving import recommend
-    from recsys.training import fit_hybrid, train_run
+    from recsys.training import evaluate_dataset, fit_hybrid, train_run
 
     try:
         import tensorflow  # noqa: F401
@@ -63,7 +62,7 @@ JAX_SCRIPT = textwrap.dedent("""
         "model_hr": result["model"]["HR@10"],
         "popularity_hr": result["baselines"]["popularity"]["HR@10"],
         "recs": recs[["user", "item", "score"]].astype({"user": str, "item": str}).values.tolist(),
-        "mixed_dtype": mixed.model.lstm.compute_dtype,
+        "mixed_dtype": mixed.model.user_tower.rnn.compute_dtype,
         "mixed_loss": mixed.history[-1]["loss"],
         "metrics_backend": run.metrics["backend"],
     }))

@@ -1,4 +1,4 @@
-"""Tests for recsys.metrics: hand-computed 3-user × 5-item examples, ties, exclusion, batching."""
+"""Tests for recsys.evaluation.metrics: hand-computed 3-user × 5-item examples, ties, exclusion, batching."""
 
 import math
 
@@ -7,7 +7,7 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
-from recsys.metrics import full_ranking_metrics, interaction_matrix, topk_items
+from recsys.evaluation.metrics import full_ranking_metrics, interaction_matrix, topk_items
 
 # 3 users × 5 items. Targets: u0 -> item 2, u1 -> item 4, u2 -> item 0.
 SCORES = np.array(

@@ -10,9 +10,9 @@ import scipy.sparse as sp
 
 from planted_causes import TINY_CAUSES, cause_dataset
 from recsys.config import TrainConfig
-from recsys.metrics import full_ranking_metrics
-from recsys.segments import (activity_segment, best_alpha_by_segment, head_items, per_user_metrics, segment_report,
-                             segment_table, user_alpha)
+from recsys.evaluation.metrics import full_ranking_metrics
+from recsys.evaluation.segments import (activity_segment, best_alpha_by_segment, head_items, per_user_metrics,
+                                       segment_report, segment_table, user_alpha)
 
 
 def test_per_user_metrics_average_to_full_ranking_metrics_with_ties_and_exclusions():
@@ -83,7 +83,7 @@ def test_user_alpha_applies_the_segment_alpha_at_serving_time():
     run = SimpleNamespace(events=events, metrics={"segments": {
         "alpha_by_segment": {"< 5": 0.9, "5–20": 0.2}, "definitions": {"activity": {"bounds": [5, 20]}}}})
     assert [user_alpha(run, u, default=0.5) for u in (0, 1, 2)] == [0.9, 0.2, 0.5]  # no α for "> 20": the run's α
-    from recsys.segments import user_segment, users_alpha
+    from recsys.evaluation.segments import user_segment, users_alpha
 
     run.n_users = 3
     assert [user_segment(run, u) for u in (0, 1, 2)] == ["< 5", "5–20", "> 20"]
@@ -95,12 +95,10 @@ def test_user_alpha_applies_the_segment_alpha_at_serving_time():
 @pytest.fixture(scope="module")
 def trained_split():
     """The hybrid trained on the train part of a leave-last-out split of planted data with text-less items."""
-    from recsys.evaluate import history_before
+    from recsys.evaluation.metrics import interaction_matrix
     from recsys.features import last_sequences
-    from recsys.metrics import interaction_matrix
-    from recsys.segments import validation_vectors
-    from recsys.split import leave_last_out_split
-    from recsys.training import ValidationData, compute_serving_vectors, fit_hybrid
+    from recsys.split import history_before, leave_last_out_split
+    from recsys.training import ValidationData, compute_serving_vectors, fit_hybrid, serving_vectors_for
 
     dataset, _ = cause_dataset(textless_share=0.3)
     config = TrainConfig(**{**TINY_CAUSES, "epochs": 12, "patience": 12})
@@ -113,12 +111,12 @@ def trained_split():
     test_history = history_before(events, split.test)
     trained = fit_hybrid(split.train, dataset.items, n_users=n_users, config=config, validation=valid,
                          serving_events=test_history)
-    valid_vectors = validation_vectors(trained.model, split.train, n_users=n_users, seq_len=config.seq_len)
+    valid_vectors = serving_vectors_for(trained.model, split.train, n_users=n_users, seq_len=config.seq_len)
     return dataset, split, trained, valid_vectors, compute_serving_vectors
 
 
 def test_segment_report_on_a_trained_model(trained_split):
-    from recsys.segments import item_has_text
+    from recsys.evaluation.segments import item_has_text
 
     dataset, split, trained, valid_vectors, _ = trained_split
     has_text = item_has_text(dataset.items)
@@ -140,8 +138,8 @@ def test_segment_report_on_a_trained_model(trained_split):
     # the planted clusters are far above popularity, and every resample says so
     assert overall.loc["model", "NDCG@10"] > 2 * overall.loc["popularity", "NDCG@10"]
     model_row = overall.loc["model"]
-    from recsys.evaluate import alpha_sweep, history_before
-    from recsys.metrics import interaction_matrix
+    from recsys.evaluation.metrics import alpha_sweep, interaction_matrix
+    from recsys.split import history_before
 
     exclude = interaction_matrix(history_before(dataset.events, split.test), n_users=dataset.n_users,
                                  n_items=dataset.n_items)
@@ -162,7 +160,7 @@ def test_segment_report_on_a_trained_model(trained_split):
 
 
 def test_display_tables_carry_bounds_and_intervals():
-    from recsys.segments import comparison_display_table, segment_display_table
+    from recsys.evaluation.segments import comparison_display_table, segment_display_table
 
     per_user = {"model": {"NDCG@10": np.linspace(0, 1, 40), "HR@10": np.ones(40)},
                 "popularity": {"NDCG@10": np.zeros(40), "HR@10": np.zeros(40)}}

@@ -7,10 +7,9 @@ import pytest
 
 from planted import PER_TOPIC, TINY, planted_dataset
 from recsys.config import TrainConfig
-from recsys.evaluate import evaluate_dataset
 from recsys.serving import ColdStartScorer, recommend
 from recsys.store import RunStore, load_run
-from recsys.training import Progress, TrainingCancelled, train_run
+from recsys.training import Progress, TrainingCancelled, evaluate_dataset, train_run
 
 
 @pytest.fixture(scope="module")
@@ -169,7 +168,7 @@ def test_mixed_precision_path_trains_on_cpu(dataset):
 
     trained = fit_hybrid(dataset.events, dataset.items, n_users=dataset.n_users,
                          config=TrainConfig(**{**TINY, "epochs": 2}), precision="mixed")
-    assert trained.model.lstm.compute_dtype == "float16"
+    assert trained.model.user_tower.rnn.compute_dtype == "float16"
     assert np.isfinite(trained.history[-1]["loss"])
     assert trained.vectors.seq_user.dtype == np.float32 and np.isfinite(trained.vectors.seq_user).all()
 
@@ -220,10 +219,9 @@ def _planted_3k_items(seed=0):
 
 def test_sampled_and_full_softmax_reach_the_same_validation_ndcg_on_3k_items():
     """Above max_full_softmax_items the logQ-corrected sampled softmax learns as well as the full one."""
-    from recsys.evaluate import history_before
+    from recsys.evaluation.metrics import interaction_matrix
     from recsys.features import last_sequences
-    from recsys.metrics import interaction_matrix
-    from recsys.split import leave_last_out_split
+    from recsys.split import history_before, leave_last_out_split
     from recsys.training import ValidationData, fit_hybrid
 
     ds = _planted_3k_items()
@@ -266,7 +264,8 @@ def test_validation_sweep_ranks_the_target_among_unseen_items():
 
 
 def test_alpha_falls_back_to_the_stronger_part_when_validation_cannot_tell():
-    from recsys.training import ALPHA_GRID, choose_alpha
+    from recsys.evaluation.metrics import ALPHA_GRID
+    from recsys.training import choose_alpha
 
     rng = np.random.default_rng(0)
     # 20 users: the blends win +0.5 and lose -0.46 on alternate users, a mean gain of 0.02 over CF

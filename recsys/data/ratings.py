@@ -1,7 +1,7 @@
 """The rating rules of training: which events pass `min_rating`, and how much each event weighs.
 
-In-memory training (`recsys.training`) and streaming training over shards (`recsys.ingest`) both call
-these pure functions, so both keep and weigh the same events the same way.
+In-memory training (`recsys.training.fit`) and streaming training over shards (`recsys.training.prepare`)
+both call these pure functions, so both keep and weigh the same events the same way.
 """
 
 from __future__ import annotations

@@ -7,20 +7,19 @@ weights) and returns a `TrainedModel` with the serving vectors of both parts.
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import math
-from pathlib import Path
 import os
 import threading
 import time
-from dataclasses import dataclass, field
-from typing import Callable
+from dataclasses import dataclass
 
 import keras
 import numpy as np
 import pandas as pd
 
 from recsys.config import TrainConfig
+from recsys.data.ratings import apply_min_rating, scaled_rating_weights
+from recsys.evaluation.metrics import ALPHA_GRID
 from recsys.features import (
     CategoryEncoder,
     ItemFeatures,
@@ -31,8 +30,8 @@ from recsys.features import (
 from recsys.models import HybridRecommender
 from recsys.progress import ETA_AFTER_STEPS, Progress, ProgressFn, TrainingCancelled, eta_seconds
 from recsys.serving import ServingVectors
+from recsys.training.distributed import fit_with_strategy
 
-ALPHA_GRID = tuple(round(a / 10, 1) for a in range(11))
 _BUILD_LOCK = threading.Lock()  # global seeds and dtype policy are process-wide while a model is built
 
 
@@ -90,25 +89,11 @@ class TrainedModel:
     train_vectors: ServingVectors | None = None  # after the training events themselves (validation-time), likewise
 
 
-def event_weights(events: pd.DataFrame, config: TrainConfig) -> np.ndarray | None:
-    if config.rating_weights and "rating" in events:
-        r = events["rating"].to_numpy(np.float32)
-        r = np.where(np.isfinite(r) & (r > 0), r, 1.0)
-        return r / max(float(np.mean(r)), 1e-6)
-    return None
-
-
-def apply_rating_threshold(events: pd.DataFrame, config: TrainConfig) -> pd.DataFrame:
-    if config.min_rating is None or "rating" not in events:
-        return events
-    return events[events["rating"].to_numpy() >= config.min_rating]
-
-
 def make_input_pipeline(windows: dict, *, batch_size: int, seed: int, distributed: bool = False):
     """Shuffled, batched `(x, y)` pairs: tf.data on TensorFlow, a PyDataset on other backends.
 
     `windows` is the dict of `training_windows` or a streaming source with a `pipeline` method
-    (`recsys.ingest.WindowShards`: windows read from Parquet shards).
+    (`recsys.data.WindowShards`: windows read from Parquet shards).
     """
     if not isinstance(windows, dict):
         return windows.pipeline(batch_size=batch_size, seed=seed, distributed=distributed)
@@ -186,7 +171,7 @@ def build_model(*, n_users, n_items, vectorizer, encoder, config: TrainConfig,
                 n_categories=encoder.n_categories, dim=config.dim, lstm_units=config.lstm_units,
                 word_dim=config.word_dim, cnn_filters=config.cnn_filters, kernel_size=config.kernel_size,
                 dropout=config.dropout, num_sampled=config.num_negatives if sampled else 0, seed=config.seed,
-                cf_fold_in=True, log_q=sampled,
+                cf_fold_in=True, log_q=sampled, user_cell=config.user_cell, cf_user_offset=config.cf_user_offset,
             )
             model.build()
         finally:
@@ -216,7 +201,7 @@ def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, 
         cf_user.append(_np(model.cf_user_vectors(users, batch)))
     seq_user = np.concatenate(seq_user) if seq_user else np.zeros((0, model.dim), np.float32)
     cf_user = np.concatenate(cf_user) if cf_user else np.zeros((0, model.dim), np.float32)
-    cf_item = _np(model.item_embedding.embeddings).copy()
+    cf_item = _np(model.cf_item_table()).copy()
     cf_bias = _np(model.cf_bias).copy()
     content_bias = _np(model.content_bias).copy()
     if trained.any() and not trained.all():
@@ -433,11 +418,11 @@ def fit_hybrid(
             training (default: `events`).
         progress: called with a `Progress` after every batch and epoch.
         cancel: when set, training stops after the current batch and `TrainingCancelled` is raised.
-        strategy: a `tf.distribute` strategy (see recsys.distributed); None = the default device
+        strategy: a `tf.distribute` strategy (see recsys.training.distributed); None = the default device
             (TensorFlow places work on a GPU by itself when it sees one).
         precision: "auto" (mixed float16 on a GPU, float32 on a CPU), "mixed" or "float32".
         windows: precomputed training windows instead of cutting them from `events` (which may then be
-            None): a streaming `recsys.ingest.WindowShards` with `trained_mask`, for data bigger than memory.
+            None): a streaming `recsys.data.WindowShards` with `trained_mask`, for data bigger than memory.
         serving_sequences: `[n_users, seq_len]` LSTM inputs for the served vectors (default: from
             `serving_events`).
         stop: when set, training ends after the current batch and keeps the best epoch so far (that
@@ -448,7 +433,7 @@ def fit_hybrid(
     t0 = time.perf_counter()
     n_items = len(items)
     if windows is None:
-        events = apply_rating_threshold(events, config)
+        events = apply_min_rating(events, config.min_rating)
         if len(events) == 0:
             raise ValueError("no training events left: lower min_rating or check the data")
     device = device_info()
@@ -464,7 +449,8 @@ def fit_hybrid(
     if windows is None:
         preparing("cutting each user's history into training windows")
         trained_mask = np.bincount(events["item"].to_numpy(), minlength=n_items)[:n_items] > 0
-        windows = training_windows(events, seq_len=config.seq_len, weights=event_weights(events, config))
+        weights = scaled_rating_weights(events["rating"]) if config.rating_weights and "rating" in events else None
+        windows = training_windows(events, seq_len=config.seq_len, weights=weights)
     else:
         trained_mask = windows.trained_mask
     n_windows = len(windows["user"]) if isinstance(windows, dict) else len(windows)
@@ -497,9 +483,7 @@ def fit_hybrid(
                                progress=progress, cancel=cancel, fixed_alpha=config.alpha, stop=stop, started=t0)
     if strategy is None:
         model.fit(pipeline, epochs=config.epochs, verbose=0, callbacks=[monitor], shuffle=False)
-    else:  # Keras 3's fit cannot train this model under tf.distribute (see recsys.distributed)
-        from recsys.distributed import fit_with_strategy
-
+    else:  # Keras 3's fit cannot train this model under tf.distribute (see recsys.training.distributed)
         fit_with_strategy(model, pipeline, strategy=strategy, epochs=config.epochs, callbacks=[monitor])
     if monitor.cancelled:
         raise TrainingCancelled("training was cancelled")
@@ -542,24 +526,6 @@ def fit_hybrid(
                         train_vectors=train_vectors)
 
 
-def stored_run_or_check_writable(path, key: str, *, progress: ProgressFn | None = None, is_chief: bool = True):
-    """The complete run `key` at `path` (reported as done), or None after checking `path` is writable.
-
-    The same data + config returns the stored run at once; otherwise a run folder that could not be
-    written fails here, before any training.
-    """
-    from recsys.store import check_writable, stored_run
-
-    existing = stored_run(path, key)
-    if existing is not None:
-        if progress:
-            progress(Progress(phase="done", history=existing.history))
-        return existing
-    if is_chief:
-        check_writable(path)
-    return None
-
-
 def serving_vectors_for(model: HybridRecommender, events: pd.DataFrame, *, n_users: int, seq_len: int) -> ServingVectors:
     """The serving vectors of every user after `events` (each user's last `seq_len` events) and of every item.
 
@@ -568,164 +534,3 @@ def serving_vectors_for(model: HybridRecommender, events: pd.DataFrame, *, n_use
     from here.
     """
     return compute_serving_vectors(model, last_sequences(events, n_users=n_users, seq_len=seq_len))
-
-
-EVALUATION_PROTOCOL = "temporal leave-last-out, full ranking, the user's earlier items excluded"
-
-
-@dataclass
-class EvaluatedModel:
-    """What `fit_and_evaluate` returns: the model trained on the split's train part and its test report."""
-
-    trained: TrainedModel
-    evaluation: dict | None  # the test report (see `fit_and_evaluate`), None without a test split
-    train_events: pd.DataFrame
-    evaluation_seconds: float
-
-
-def fit_and_evaluate(dataset, config: TrainConfig, *, k: int = 10, progress: ProgressFn | None = None,
-                     cancel=None, stop=None, strategy=None, baselines: bool = True) -> EvaluatedModel:
-    """The one prepare → fit → evaluate path of a run, on a temporal leave-last-out split.
-
-    The model trains on the split's train part, stops early on its validation part (each user's
-    second-to-last new item) and has its α chosen there; then the test part (each user's last new
-    item) is ranked against the full catalogue with the user's earlier items excluded, the LSTM reading
-    the history up to the test event. Baselines (popularity, item-kNN, EASE) are tuned on validation and
-    refitted on the history before test. Without a test split (no user has 3 distinct items) the model
-    trains on every event for all epochs and `evaluation` is None.
-
-    The test report: {"protocol", "k", "split": {...}, "alpha", "model", "model_cf_only",
-    "model_content_only", "alpha_sweep": [{alpha, metrics…}], "baselines": {name: metrics},
-    "validation", "train_seconds", "device", "config", "segments": `recsys.segments.segment_report`}.
-    """
-    from recsys.evaluate import alpha_sweep, evaluate_baselines, history_before
-    from recsys.metrics import interaction_matrix
-    from recsys.split import leave_last_out_split
-
-    events = dataset.events
-    n_users, n_items = dataset.n_users, dataset.n_items
-    if progress:
-        progress(Progress(phase="preparing", detail="splitting each user's history (temporal leave-last-out)",
-                          epochs=config.epochs))
-    split = leave_last_out_split(events)
-    if len(split.test) == 0 or len(split.valid) == 0:
-        trained = fit_hybrid(events, dataset.items, n_users=n_users, config=config, progress=progress,
-                             cancel=cancel, stop=stop, strategy=strategy)
-        return EvaluatedModel(trained=trained, evaluation=None, train_events=events, evaluation_seconds=0.0)
-    train = split.train
-    X_train = interaction_matrix(train, n_users=n_users, n_items=n_items)
-    valid_users = split.valid["user"].to_numpy(np.int64)
-    validation = ValidationData(
-        users=valid_users, targets=split.valid["item"].to_numpy(np.int64),
-        sequences=last_sequences(train, n_users=n_users, seq_len=config.seq_len)[valid_users], exclude=X_train)
-    test_history = history_before(events, split.test)
-    trained = fit_hybrid(train, dataset.items, n_users=n_users, config=config, validation=validation,
-                         serving_events=events, evaluation_events=test_history, progress=progress, cancel=cancel,
-                         stop=stop, strategy=strategy)
-    test_vectors = getattr(trained, "evaluation_vectors", None) or trained.vectors
-    started = time.perf_counter()
-    if progress:
-        progress(Progress(phase="evaluating", detail="test metrics of the model" + (
-            " and of the baselines (popularity, item-kNN, EASE)" if baselines else ""),
-            epoch=len(trained.history), epochs=config.epochs, best_epoch=trained.best_epoch,
-            stopped_by=trained.validation.get("stopped_by"), history=list(trained.history)))
-    X_test_hist = interaction_matrix(test_history, n_users=n_users, n_items=n_items)
-    test_users, test_targets = split.test["user"].to_numpy(np.int64), split.test["item"].to_numpy(np.int64)
-    sweep = alpha_sweep(test_vectors, users=test_users, targets=test_targets, exclude=X_test_hist,
-                        n_items=n_items, k=k)
-    alpha = trained.validation["best_alpha"]
-    if alpha not in sweep:
-        sweep.update(alpha_sweep(test_vectors, users=test_users, targets=test_targets, exclude=X_test_hist,
-                                 n_items=n_items, k=k, alphas=(alpha,)))
-    evaluation = {
-        "protocol": EVALUATION_PROTOCOL,
-        "k": k,
-        "split": {"n_train_events": int(len(train)), "n_valid_users": int(len(split.valid)),
-                  "n_test_users": int(len(split.test)), "n_users": n_users, "n_items": n_items},
-        "alpha": alpha,
-        "model": sweep[alpha],
-        "model_cf_only": sweep[1.0],
-        "model_content_only": sweep[0.0],
-        "alpha_sweep": [{"alpha": a, **m} for a, m in sorted(sweep.items())],
-        "validation": trained.validation,
-        "train_seconds": trained.train_seconds,
-        "device": trained.device,
-        "config": config.to_dict(),
-    }
-    scorers: dict = {}
-    if baselines:
-        evaluation["baselines"] = evaluate_baselines(X_train, X_test_hist, split, n_items=n_items, k=k, scorers=scorers)
-    from recsys.segments import item_has_text, segment_report
-
-    evaluation["segments"] = segment_report(  # per user-activity / item-popularity / text segment (issue 13)
-        events=events, split=split, n_users=n_users, n_items=n_items, item_has_text=item_has_text(dataset.items),
-        test_vectors=test_vectors, alpha=alpha, baseline_scorers=scorers, baselines=baselines, k=k,
-        valid_vectors=getattr(trained, "train_vectors", None) or test_vectors)
-    return EvaluatedModel(trained=trained, evaluation=evaluation, train_events=train,
-                          evaluation_seconds=time.perf_counter() - started)
-
-
-def train_run(dataset, config: TrainConfig, *, run_dir=None, store=None, progress: ProgressFn | None = None,
-              cancel: threading.Event | None = None, strategy=None, is_chief: bool = True, stop=None):
-    """Trains, evaluates and stores a run; returns the stored run at once if it exists.
-
-    The run is `fit_and_evaluate`: trained on the leave-last-out split's train part, stopped early on
-    validation, and its test report (model, its two parts, each baseline, the test α sweep) is kept in
-    `metrics["evaluation"]`, so the Evaluate page and `evaluate` answer without training again. The
-    served vectors read every event (the LSTM reads each user's latest events; seen items are
-    excluded). With `config.refit` the model is trained once more on every event for the best epoch
-    count, and that model is served and stored (its test report stays the one of the first fit).
-
-    Args:
-        run_dir: write the run to exactly this folder; otherwise `store` (default RunStore()) keys it.
-        strategy, is_chief: multi-worker training; every worker trains, only the chief writes the run
-            (the others write theirs to a temporary folder that is removed, as tf.distribute expects).
-        stop: when set, training ends after the current batch with the best epoch so far, and the run
-            is evaluated and stored as usual (`cancel` stores nothing).
-    """
-    from recsys.store import RunStore, load_run, run_key, write_run
-
-    key = run_key(dataset.fingerprint(), config)
-    if run_dir is not None:
-        path = Path(run_dir)
-    else:
-        path = (store or RunStore()).path_for(key)
-    existing = stored_run_or_check_writable(path, key, progress=progress, is_chief=is_chief)
-    if existing is not None:
-        return existing
-    events = dataset.events
-    evaluated = fit_and_evaluate(dataset, config, progress=progress, cancel=cancel, stop=stop, strategy=strategy,
-                                 baselines=is_chief)
-    trained = evaluated.trained
-    if not is_chief:
-        return None
-    refit_seconds = 0.0
-    if config.refit and evaluated.evaluation is not None:
-        started = time.perf_counter()
-        refit_config = dataclasses.replace(config, epochs=max(1, int(trained.best_epoch)), time_budget_s=None)
-        served = fit_hybrid(events, dataset.items, n_users=dataset.n_users, config=refit_config, progress=progress,
-                            cancel=cancel, strategy=strategy)
-        served.history, served.best_epoch, served.validation = trained.history, trained.best_epoch, trained.validation
-        trained = served
-        refit_seconds = time.perf_counter() - started
-    stopped_by = trained.validation.get("stopped_by")
-    metrics = {"validation": trained.validation, "evaluation": evaluated.evaluation,
-               "train_seconds": trained.train_seconds if not refit_seconds else evaluated.trained.train_seconds,
-               "evaluation_seconds": evaluated.evaluation_seconds, "refit_seconds": refit_seconds,
-               "refit": bool(config.refit and evaluated.evaluation is not None),
-               "device": trained.device, "best_epoch": trained.best_epoch, "stopped_by": stopped_by,
-               "time_budget_s": config.time_budget_s, "n_train_events": int(len(evaluated.train_events)),
-               "n_events": int(len(events)), "backend": backend_name(),
-               "replicas": int(strategy.num_replicas_in_sync) if strategy is not None else 1}
-    if progress:
-        progress(Progress(phase="finishing", detail="writing the run folder", epoch=len(trained.history),
-                          epochs=config.epochs, best_epoch=trained.best_epoch, stopped_by=stopped_by,
-                          history=list(trained.history)))
-    write_run(path, trained=trained, dataset=dataset, config=config, events=events, metrics=metrics, key=key)
-    run = load_run(path)
-    if progress:
-        progress(Progress(phase="done", epoch=len(trained.history), epochs=config.epochs, history=trained.history,
-                          loss=trained.history[-1]["loss"] if trained.history else None,
-                          best_val_ndcg=trained.validation.get("ndcg@10"), best_epoch=trained.best_epoch,
-                          stopped_by=stopped_by, elapsed_s=evaluated.trained.train_seconds))
-    return run

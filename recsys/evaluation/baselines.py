@@ -12,7 +12,7 @@ import numpy as np
 import scipy.linalg
 import scipy.sparse as sp
 
-from recsys.metrics import full_ranking_metrics, topk_items
+from recsys.evaluation.metrics import full_ranking_metrics, topk_items
 
 __all__ = [
     "NotFittedError",
@@ -21,10 +21,13 @@ __all__ = [
     "EASERecommender",
     "tune_ease",
     "tune_item_knn",
+    "EASE_MAX_ITEMS",
 ]
 
 EASE_GRID = (10, 50, 100, 200, 500, 1000, 2000, 5000)
 KNN_GRID = (10, 20, 50, 100, 200, 500)
+EASE_MAX_ITEMS = 20_000
+"""Largest catalogue EASE accepts: its weights are a dense ``[n_items, n_items]`` matrix."""
 
 
 class NotFittedError(ValueError, AttributeError):
@@ -110,7 +113,7 @@ class EASERecommender(_Recommender):
         max_items: Refuse catalogues bigger than this (memory grows as ``n_items²``).
     """
 
-    def __init__(self, l2: float = 500.0, *, max_items: int = 20_000):
+    def __init__(self, l2: float = 500.0, *, max_items: int = EASE_MAX_ITEMS):
         self.l2 = l2
         self.max_items = max_items
 

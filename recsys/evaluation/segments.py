@@ -7,7 +7,7 @@ Segments (each test user is in exactly one segment of each segmentation):
     hold the top 20% of training events (`HEAD_SHARE`) — or a tail item (the rest);
   * text: whether the test item has text (at least one token in its description).
 
-Every metric (NDCG@k, HR@k; the rank/tie/exclusion rules of `recsys.metrics`) gets a 95% percentile
+Every metric (NDCG@k, HR@k; the rank/tie/exclusion rules of `recsys.evaluation.metrics`) gets a 95% percentile
 bootstrap interval over the segment's users (`n_boot` resamples, seeded; fewer, at least 200, when
 users × methods would make 1000 slow — the report's `n_boot` says how many). The model is compared with
 the best baseline of the segment (highest NDCG@k) on the *same* resamples: `model_wins_share` is the
@@ -23,9 +23,14 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from recsys.evaluation.baselines import (EASE_MAX_ITEMS, EASERecommender, ItemKNNRecommender, PopularityRecommender,
+                                         tune_ease, tune_item_knn)
+from recsys.evaluation.metrics import ALPHA_GRID, interaction_matrix
+from recsys.features import tokenize
+from recsys.split import history_before
+
 ACTIVITY_BOUNDS = (5, 20)
 HEAD_SHARE = 0.2
-ALPHAS = tuple(round(a / 10, 1) for a in range(11))
 BASELINE_NAMES = ("popularity", "item_knn", "ease")
 SEGMENT_ORDER = {"activity": ["< 5", "5–20", "> 20"], "popularity": ["head", "tail"], "text": ["has text", "no text"]}
 
@@ -35,7 +40,7 @@ def per_user_metrics(score_fns, *, users, targets, exclude=None, n_items: int, k
                      batch_size: int = 1024) -> dict:
     """Per-user HR@k and NDCG@k for one or several scorers, one pass over the user batches.
 
-    Same rank rule as `recsys.metrics.full_ranking_metrics` (ties shared out in expectation, excluded
+    Same rank rule as `recsys.evaluation.metrics.full_ranking_metrics` (ties shared out in expectation, excluded
     items at −inf, the user's own target never excluded), so the means equal its HR@k / NDCG@k.
 
     Args:
@@ -86,7 +91,7 @@ def per_user_metrics(score_fns, *, users, targets, exclude=None, n_items: int, k
     return results if len(results) != 1 else results[0]
 
 
-def alpha_scorer(vectors, alphas=ALPHAS):
+def alpha_scorer(vectors, alphas=ALPHA_GRID):
     """A `per_user_metrics` scorer giving the hybrid's scores at every α from one pair of matmuls."""
     def scores(batch):
         cf, content = vectors.scores(batch)
@@ -210,7 +215,7 @@ def segment_table(per_user: dict, segments: dict, *, k: int = 10, model: str = "
     return rows, comparisons
 
 
-def best_alpha_by_segment(per_alpha_ndcg: np.ndarray, labels, alphas=ALPHAS) -> dict:
+def best_alpha_by_segment(per_alpha_ndcg: np.ndarray, labels, alphas=ALPHA_GRID) -> dict:
     """{activity label: α} with the highest mean NDCG per segment (ties to the α nearer 0.5).
 
     Args:
@@ -229,7 +234,7 @@ def best_alpha_by_segment(per_alpha_ndcg: np.ndarray, labels, alphas=ALPHAS) -> 
     return out
 
 
-def alpha_sweep_by_segment(per_alpha: list, labels, *, k: int = 10, alphas=ALPHAS) -> list[dict]:
+def alpha_sweep_by_segment(per_alpha: list, labels, *, k: int = 10, alphas=ALPHA_GRID) -> list[dict]:
     """Long-form test α sweep per activity segment: [{segment, alpha, NDCG@k, HR@k, n_users}]."""
     labels = np.asarray(labels, dtype=object)
     rows = []
@@ -245,23 +250,18 @@ def alpha_sweep_by_segment(per_alpha: list, labels, *, k: int = 10, alphas=ALPHA
 
 def item_has_text(items: pd.DataFrame) -> np.ndarray:
     """bool `[n_items]`: the item's text has at least one token (the model's has-text rule)."""
-    from recsys.features import tokenize
-
     texts = items["text"] if "text" in items else pd.Series([""] * len(items))
     return np.array([bool(tokenize(t)) for t in texts.fillna("")], dtype=bool)
 
 
 # ----------------------------------------------------------------------------- the report
 def fitted_baselines(X_train, X_test_hist, *, valid_users, valid_targets, n_items: int, k: int = 10,
-                     params: dict | None = None, ease_max_items: int = 20_000) -> dict:
+                     params: dict | None = None, ease_max_items: int = EASE_MAX_ITEMS) -> dict:
     """Popularity, item-kNN and EASE fitted on the history before test, as `score(users)` functions.
 
     `params` are the tuned settings of an earlier `evaluate_baselines` result ({"item_knn":
     {"n_neighbors"}, "ease": {"l2"}}); missing ones are tuned on validation here.
     """
-    from recsys.baselines import (EASERecommender, ItemKNNRecommender, PopularityRecommender, tune_ease,
-                                  tune_item_knn)
-
     params = params or {}
     out = {"popularity": PopularityRecommender().fit(X_test_hist).score}
     n_neighbors = (params.get("item_knn") or {}).get("n_neighbors")
@@ -299,9 +299,6 @@ def segment_report(*, events, split, n_users: int, n_items: int, item_has_text, 
         "alpha_by_segment", "validation_alpha_sweep"}; "rows" and "comparisons" are long-form (one dict per
         segment × method), every metric with "<metric> low"/"<metric> high" bounds.
     """
-    from recsys.evaluate import history_before
-    from recsys.metrics import interaction_matrix
-
     if len(split.test) == 0:
         raise ValueError("no test users: segments need a leave-last-out split with test rows")
     train = split.train
@@ -317,8 +314,8 @@ def segment_report(*, events, split, n_users: int, n_items: int, item_has_text, 
 
     per_alpha = per_user_metrics(alpha_scorer(test_vectors), users=tu, targets=tt, exclude=X_test_hist,
                                  n_items=n_items, k=k)
-    alpha_index = {a: i for i, a in enumerate(ALPHAS)}
-    chosen = min(ALPHAS, key=lambda a: abs(a - float(alpha)))
+    alpha_index = {a: i for i, a in enumerate(ALPHA_GRID)}
+    chosen = min(ALPHA_GRID, key=lambda a: abs(a - float(alpha)))
     per_user = {"model": per_alpha[alpha_index[chosen]]}
     if abs(chosen - float(alpha)) > 1e-9:  # an α off the grid (set by hand): score it exactly
         per_user["model"] = per_user_metrics(lambda b: test_vectors.scores(b, alpha=float(alpha)), users=tu,
@@ -465,10 +462,3 @@ def users_alpha(run, users, *, default: float) -> np.ndarray:
     counts = np.bincount(run.events["user"].to_numpy(np.int64), minlength=run.n_users)[users]
     return np.array([table.get(str(label), default) for label in activity_segment(counts, bounds)], np.float64)
 
-
-def validation_vectors(model, train_events, *, n_users: int, seq_len: int):
-    """Serving vectors of `model` with the LSTM reading each user's training events (for α by segment)."""
-    from recsys.features import last_sequences
-    from recsys.training import compute_serving_vectors
-
-    return compute_serving_vectors(model, last_sequences(train_events, n_users=n_users, seq_len=seq_len))

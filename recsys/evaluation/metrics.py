@@ -25,9 +25,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-__all__ = ["interaction_matrix", "full_ranking_metrics", "topk_items", "METRIC_NAMES"]
+__all__ = ["interaction_matrix", "full_ranking_metrics", "topk_items", "alpha_sweep", "METRIC_NAMES", "ALPHA_GRID"]
 
 METRIC_NAMES = ("HR", "NDCG", "MRR", "Recall", "coverage")
+ALPHA_GRID = tuple(round(a / 10, 1) for a in range(11))
+"""The α values every sweep visits (validation, test, per segment): 0.0, 0.1, …, 1.0."""
 
 
 def interaction_matrix(
@@ -248,6 +250,22 @@ def full_ranking_metrics(
         f"coverage@{k}": float(np.count_nonzero(shown)) / n_items,
         "n_users": int(n),
     }
+
+
+def alpha_sweep(vectors, *, users, targets, exclude, n_items, k=10, alphas=ALPHA_GRID, batch_size=1024) -> dict:
+    """Full-ranking metrics of the hybrid at every α, from its stored component vectors (no retraining).
+
+    `vectors` is a `recsys.serving.ServingVectors` (anything with `scores(users, alpha=a)`).
+    Returns {alpha: metrics dict of `full_ranking_metrics`}.
+    """
+    users = np.asarray(users, np.int64)
+    targets = np.asarray(targets, np.int64)
+    out = {}
+    for alpha in alphas:
+        out[alpha] = full_ranking_metrics(
+            lambda b, a=alpha: vectors.scores(b, alpha=a), users=users, targets=targets, exclude=exclude,
+            n_items=n_items, k=k, batch_size=batch_size)
+    return out
 
 
 def _check_range(values: np.ndarray, upper: int, what: str, bound_name: str) -> None:

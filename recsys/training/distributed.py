@@ -13,10 +13,14 @@ Every worker runs the same command on the same data and settings; only the chief
 
 TensorFlow needs a `MultiWorkerMirroredStrategy` to exist before it runs any other op in the
 process, so the CLI calls `make_strategy` right after parsing its arguments.
+
+`fit_with_strategy` is the training loop under a strategy; `check_same_run_on_every_worker`, `chief_says`
+and `cluster_errors` are what `recsys.training.runs.train_on_cluster` needs to train one run on every worker.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -243,21 +247,44 @@ class ClusterTrainingError(RuntimeError):
     """Multi-worker training stopped (a worker died or could not be reached); nothing was written."""
 
 
-def _chief_says(strategy, flag: bool, *, is_chief: bool) -> bool:
+def chief_says(strategy, flag: bool, *, is_chief: bool) -> bool:
     """The chief's `flag`, the same on every worker (a SUM all-reduce where only the chief adds 1)."""
     import tensorflow as tf
 
     return float(_all_sum_function(strategy)(tf.constant(1.0 if (is_chief and flag) else 0.0))) > 0.0
 
 
-def _same_on_every_worker(strategy, value: int) -> bool:
-    """Whether every worker passed the same `value` (below 2**24); every worker gets the same answer."""
+def check_same_run_on_every_worker(strategy, key: str) -> None:
+    """Raises DistributedConfigError on every worker unless all of them train the run `key`.
+
+    Compares the first 24 bits of the run id (data fingerprint + config) over an all-reduce, so every
+    worker gets the same answer and none waits for the others forever.
+    """
     import tensorflow as tf
 
+    value = int(key[:6], 16)
     all_sum = _all_sum_function(strategy)
     total = float(all_sum(tf.constant(float(value), tf.float64)))
     same_here = total == strategy.num_replicas_in_sync * float(value)
-    return float(all_sum(tf.constant(0.0 if same_here else 1.0, tf.float64))) == 0.0
+    if float(all_sum(tf.constant(0.0 if same_here else 1.0, tf.float64))) != 0.0:
+        raise DistributedConfigError(
+            f"the workers do not all have the same data and settings (run id here: {key}); every worker "
+            "must run the same command on the same data; nothing was trained")
+
+
+@contextlib.contextmanager
+def cluster_errors():
+    """Turns a failed TensorFlow collective (a worker died or is unreachable) into a ClusterTrainingError."""
+    import tensorflow as tf
+
+    try:
+        yield
+    except tf.errors.OpError as e:
+        raise ClusterTrainingError(
+            f"multi-worker training failed ({type(e).__name__}: {_short_reason(e.message)}); no run was written. "
+            "Check that every "
+            "worker is alive, reachable on its TF_CONFIG port and runs the same command, then start all of "
+            "them again") from e
 
 
 def _short_reason(message) -> str:
@@ -269,54 +296,3 @@ def _short_reason(message) -> str:
         if re.search(r"abort|unhealthy|unavailable|connect|socket|down|crash|deadline", line, re.IGNORECASE):
             return f"{line} {lines[i + 1]}" if line.endswith(":") and i + 1 < len(lines) else line
     return lines[0] if lines else "no details"
-
-
-def train_on_cluster(dataset, config, *, run_dir, strategy, is_chief: bool, progress=None):
-    """`training.train_run` on every worker of a multi-worker cluster; returns the run on the chief, None elsewhere.
-
-    Every worker must call this with the same data and config (checked first: their run ids must agree,
-    else DistributedConfigError on every worker). The chief decides for everyone whether
-    its `run_dir` already holds this run (then nobody trains); otherwise all workers train in step and
-    only the chief writes `run_dir`. The other workers train against a temporary folder that is
-    removed, so they never leave a run behind, even where they share the chief's file system.
-
-    Raises:
-        DistributedConfigError: the workers' data or settings differ.
-        ClusterTrainingError: a TensorFlow collective failed (typically a worker died or became
-            unreachable); no run is written by anyone.
-    """
-    import shutil
-    import tempfile
-    from pathlib import Path
-
-    import tensorflow as tf
-
-    from recsys.store import is_complete, load_run, run_key
-    from recsys.training import train_run
-
-    key = run_key(dataset.fingerprint(), config)
-    done_here = False
-    if is_chief and is_complete(run_dir):
-        try:
-            done_here = load_run(run_dir).run_id == key
-        except Exception:  # an unreadable folder is retrained and replaced by train_run
-            done_here = False
-    scratch = None if is_chief else Path(tempfile.mkdtemp(prefix="recsys-worker-"))
-    try:
-        if not _same_on_every_worker(strategy, int(key[:6], 16)):
-            raise DistributedConfigError(
-                f"the workers do not all have the same data and settings (run id here: {key}); every worker "
-                "must run the same command on the same data; nothing was trained")
-        if _chief_says(strategy, done_here, is_chief=is_chief):
-            return train_run(dataset, config, run_dir=run_dir, progress=progress) if is_chief else None
-        target = run_dir if is_chief else scratch / "run"
-        return train_run(dataset, config, run_dir=target, progress=progress, strategy=strategy, is_chief=is_chief)
-    except tf.errors.OpError as e:
-        raise ClusterTrainingError(
-            f"multi-worker training failed ({type(e).__name__}: {_short_reason(e.message)}); no run was written. "
-            "Check that every "
-            "worker is alive, reachable on its TF_CONFIG port and runs the same command, then start all of "
-            "them again") from e
-    finally:
-        if scratch is not None:
-            shutil.rmtree(scratch, ignore_errors=True)
