@@ -391,12 +391,10 @@ def import_bundle(source, *, store=None, max_member_bytes: int = DEFAULT_MAX_MEM
 
 def _check_model_loads(folder: Path) -> None:
     """The model must open in Keras safe mode (no Lambda layers, no arbitrary classes)."""
-    import keras
-
-    import recsys.models  # noqa: F401  registers the model's classes
+    from recsys.models import load_hybrid  # here, not at the top: reading a manifest needs no Keras
 
     try:
-        keras.saving.load_model(folder / "model.keras", safe_mode=True, compile=False)
+        load_hybrid(folder / "model.keras")
     except Exception as e:  # noqa: BLE001 - whatever Keras refuses, the bundle is refused
         first = str(e).splitlines()[0] if str(e) else type(e).__name__
         raise BundleError(f"refused: the model does not load in Keras safe mode ({first[:200]})") from e

@@ -185,8 +185,8 @@ class Explainer:
         self.cf_bias_vec = np.asarray(v.cf_bias, np.float32)
         self.content_item = np.asarray(v.content_item, np.float32)
         self.content_bias_vec = np.asarray(v.content_bias, np.float32)
-        context = getattr(self.model, "cf_context", None)
-        self.cf_context = _np(context.embeddings) if context is not None else None  # Y [n_items, d] or None
+        context = self.model.cf_context_table()
+        self.cf_context = _np(context) if context is not None else None  # Y [n_items, d] or None
         self.cf_method = CF_METHOD_FOLD_IN if self.cf_context is not None else CF_METHOD_PROJECTION
         self._item_vectors = None
         self._user_rows = None

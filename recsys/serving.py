@@ -207,8 +207,8 @@ class ColdStartScorer:
         seq = sequence_from_items(items, seq_len=self.seq_len)
         vec = self.model.sequence_user_vectors(keras.ops.convert_to_tensor(seq), training=False)
         seq_vec = np.asarray(keras.ops.convert_to_numpy(vec), np.float32)[0]
-        if getattr(self.model, "cf_context", None) is not None:
-            context = keras.ops.convert_to_numpy(self.model.cf_context.embeddings)
+        if self.model.cf_context_table() is not None:
+            context = keras.ops.convert_to_numpy(self.model.cf_context_table())
             cf_vec = fold_in_cf_vector(context, items, seq_len=self.seq_len)
         else:
             cf_vec = np.asarray(self.run.vectors.cf_item)[items].mean(axis=0)

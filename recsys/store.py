@@ -238,11 +238,9 @@ class Run:
 
     def load_model(self):
         """The Keras model, loaded in safe mode (no arbitrary code or pickles)."""
-        import keras
+        from recsys.models import load_hybrid  # here, not at the top: listing runs needs no Keras
 
-        import recsys.models  # noqa: F401  registers the custom classes
-
-        return keras.saving.load_model(self.path / "model.keras", safe_mode=True, compile=False)
+        return load_hybrid(self.path / "model.keras")
 
     def text_vectorizer(self):
         from recsys.features import TextVectorizer
