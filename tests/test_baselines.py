@@ -9,11 +9,15 @@ import pytest
 import scipy.sparse as sp
 
 from recsys.evaluation.baselines import (
+    EASE_MAX_GRAM,
     EASERecommender,
     ItemKNNRecommender,
     NotFittedError,
     PopularityRecommender,
+    _column_quadratic_forms,
+    _tuning_sample,
     cosine_item_similarity,
+    ease_feasible,
     tune_ease,
     tune_item_knn,
 )
@@ -124,7 +128,7 @@ def test_score_before_fit_raises_clear_error():
 
 def test_init_only_stores_arguments_and_fit_returns_self():
     model = EASERecommender(l2=7.0, max_items=50)
-    assert vars(model) == {"l2": 7.0, "max_items": 50}
+    assert vars(model) == {"l2": 7.0, "max_items": 50, "form": "auto"}
     assert ItemKNNRecommender(5, shrink=2.0).__dict__ == {"n_neighbors": 5, "shrink": 2.0}
     assert model.fit(X) is model
     assert model.n_items_ == 4 and model.n_users_ == 4
@@ -142,8 +146,95 @@ def test_bad_arguments_raise_clear_errors():
         EASERecommender(l2=1.0, max_items=3).fit(X)
     with pytest.raises(ValueError, match="l2 must be > 0"):
         EASERecommender(l2=0.0).fit(X)
+    with pytest.raises(ValueError, match="form must be"):
+        EASERecommender(form="svd").fit(X)
     with pytest.raises(ValueError, match="user index 4"):
         PopularityRecommender().fit(X).score([4])
+
+
+def random_interactions(n_users, n_items, seed):
+    """A seeded random binary matrix with one empty user and one item nobody has."""
+    rng = np.random.default_rng(seed)
+    dense = (rng.random((n_users, n_items)) < 0.15).astype(np.float32)
+    dense[1] = 0.0
+    dense[:, 2] = 0.0
+    return sp.csr_matrix(dense)
+
+
+@pytest.mark.parametrize("n_users, n_items", [(25, 70), (70, 25)])
+def test_ease_dual_and_primal_forms_give_the_same_scores(n_users, n_items):
+    X_random = random_interactions(n_users, n_items, seed=n_users)
+    dense = X_random.toarray().astype(np.float64)
+    P = np.linalg.inv(dense.T @ dense + 3.0 * np.eye(n_items))
+    B = -P / np.diag(P)[None, :]  # B[i, j] = -P[i, j] / P[j, j], zero diagonal
+    np.fill_diagonal(B, 0.0)
+    users = np.arange(n_users)
+    primal = EASERecommender(l2=3.0, form="primal").fit(X_random)
+    dual = EASERecommender(l2=3.0, form="dual").fit(X_random)
+    assert (primal.form_, dual.form_) == ("primal", "dual")
+    assert not hasattr(dual, "weights_")  # the [n_items, n_items] matrix is never formed
+    assert dual.user_inverse_.shape == (n_users, n_users)
+    np.testing.assert_allclose(dual.score(users), primal.score(users), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dual.score(users), dense @ B, rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(dual.score([1]), 0.0)  # an empty history scores nothing
+    auto = EASERecommender(l2=3.0).fit(X_random)
+    assert auto.form_ == ("dual" if n_users < n_items else "primal")
+
+
+@pytest.mark.parametrize("n_users, n_items", [(40, 90), (90, 40)])
+def test_tune_ease_picks_the_same_l2_in_both_forms(n_users, n_items):
+    X_random = random_interactions(n_users, n_items, seed=n_items)
+    rng = np.random.default_rng(3)
+    users = np.arange(n_users)
+    targets = np.array([rng.choice(np.flatnonzero(row == 0)) for row in X_random.toarray()])
+    grid = (0.5, 2.0, 10.0, 100.0)
+    tuned = {
+        form: tune_ease(X_random, valid_users=users, valid_targets=targets, n_items=n_items, grid=grid, form=form)
+        for form in ("primal", "dual")
+    }
+    assert tuned["primal"][0] == tuned["dual"][0]
+    for l2 in grid:
+        assert tuned["dual"][1][l2] == pytest.approx(tuned["primal"][1][l2], abs=1e-9)
+
+
+def test_column_quadratic_forms_match_dense_products():
+    rng = np.random.default_rng(5)
+    X_weighted = sp.random(30, 12, density=0.3, random_state=rng, format="csr", dtype=np.float32)
+    A = rng.standard_normal((30, 30))
+    M = A + A.T
+    dense = X_weighted.toarray().astype(np.float64)
+    expected = np.einsum("uj,uv,vj->j", dense, M, dense)  # x_jᵀ M x_j per column
+    for block in (1, 5, 2048):  # one item per block, a few, all at once
+        np.testing.assert_allclose(_column_quadratic_forms(X_weighted, M, block=block), expected, rtol=1e-5)
+
+
+def test_ease_fits_wide_catalogues_and_refuses_when_both_sides_are_huge():
+    wide = random_interactions(12, 30_000, seed=0)  # more items than the old 20k cap; K is only 12×12
+    model = EASERecommender(l2=1.0).fit(wide)
+    assert model.form_ == "dual" and model.score([0, 5]).shape == (2, 30_000)
+    assert ease_feasible(12, 30_000)
+    side = EASE_MAX_GRAM + 1
+    assert not ease_feasible(side, side)
+    with pytest.raises(ValueError, match="both sides are too big"):
+        EASERecommender(l2=1.0).fit(sp.csr_matrix((side, side), dtype=np.float32))
+    with pytest.raises(ValueError, match="both sides are too big"):
+        tune_ease(sp.csr_matrix((side, side), dtype=np.float32), valid_users=[0], valid_targets=[0], n_items=side)
+    with pytest.raises(ValueError, match="use form='auto'"):  # the other side would have fitted
+        EASERecommender(l2=1.0, form="primal").fit(sp.csr_matrix((5, side), dtype=np.float32))
+
+
+def test_tune_ease_scores_a_seeded_sample_of_many_validation_users(synthetic):
+    X_train, users, targets, n_items = synthetic
+    sample_users, sample_targets = _tuning_sample(users, targets, 120)
+    assert len(sample_users) == 120 and np.all(np.diff(sample_users) > 0)  # distinct, in validation order
+    grid = (1.0, 100.0)
+    sampled = tune_ease(X_train, valid_users=users, valid_targets=targets, n_items=n_items, grid=grid, max_users=120)
+    direct = tune_ease(X_train, valid_users=sample_users, valid_targets=sample_targets, n_items=n_items, grid=grid,
+                       max_users=None)
+    assert sampled == direct
+    every = tune_ease(X_train, valid_users=users, valid_targets=targets, n_items=n_items, grid=grid)
+    assert every == tune_ease(X_train, valid_users=users, valid_targets=targets, n_items=n_items, grid=grid,
+                              max_users=None)  # 300 users: below the default sample size, all are scored
 
 
 def test_models_beat_popularity_on_planted_groups(synthetic):
