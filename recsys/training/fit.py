@@ -34,6 +34,7 @@ from recsys.training.distributed import fit_with_strategy
 
 _BUILD_LOCK = threading.Lock()  # global seeds and dtype policy are process-wide while a model is built
 
+EARLY_STOPPING_USERS = 3000  # enough users to see an epoch's gain; bounds the per-epoch ranking on big data
 
 def backend_name() -> str:
     return keras.backend.backend()
@@ -72,6 +73,16 @@ class ValidationData:
     targets: np.ndarray  # int [n]
     sequences: np.ndarray  # int [n, L] (item + 1, left-padded): the history the LSTM reads
     exclude: object  # csr [n_users, n_items]: items each user already had
+
+    def sample(self, n: int, *, seed: int) -> "ValidationData":
+        """At most `n` of the users (a seeded sample, in their order), with the same exclusions."""
+        if len(self.users) <= n:
+            return self
+        keep = np.sort(np.random.default_rng(seed).choice(len(self.users), size=n, replace=False))
+        part = ValidationData(users=self.users[keep], targets=self.targets[keep], sequences=self.sequences[keep],
+                              exclude=self.exclude)
+        part.sequences_full = getattr(self, "sequences_full", None)
+        return part
 
 
 @dataclass
@@ -280,6 +291,12 @@ class _TrainingMonitor(keras.callbacks.Callback):
     """Progress reports, cancel / stop between batches, a time budget, validation NDCG@10 per epoch and
     early stopping (the best epoch's weights are restored at the end).
 
+    With α chosen on validation (no fixed α), each part keeps its own best epoch: the CF part's weights
+    from the epoch with the best α = 1 NDCG@10, the content part's from the best α = 0 epoch (the parts
+    share no trainable weight, `HybridRecommender.weight_parts`), and training stops when neither part
+    has improved for `patience` epochs. A fast-learning CF part then never stops a slower content part
+    early (or the other way round). With a fixed α the blend at that α is monitored as a whole.
+
     `stopped_by` says why training ended: "epochs", "early stopping", "user" (the stop event: keep the
     best epoch so far) or "time budget". A stop mid-epoch still validates that partial epoch, so a run
     stopped during its first epoch keeps a validated model.
@@ -296,6 +313,9 @@ class _TrainingMonitor(keras.callbacks.Callback):
         self.best_epoch = 0
         self.best_weights = None
         self.best_sweep: dict = {}
+        self.part_best = {"cf": -1.0, "content": -1.0}
+        self.part_epoch = {"cf": 0, "content": 0}
+        self.part_weights: dict = {}
         self.wait = 0
         self.cancelled = False
         self.stopped_by = "epochs"
@@ -365,10 +385,18 @@ class _TrainingMonitor(keras.callbacks.Callback):
             record.update({"val_ndcg@10": monitored, "val_ndcg@10_cf": sweep[1.0],
                            "val_ndcg@10_content": sweep[0.0]})
             logs["val_ndcg@10"] = monitored
-            if monitored > self.best + 1e-6:
-                self.best, self.best_epoch, self.wait = monitored, epoch + 1, 0
-                self.best_weights = [w.copy() for w in self.model.get_weights()]
-                self.best_sweep = sweep
+            if self.fixed_alpha is None:
+                improved = self._keep_best_parts(sweep, epoch + 1)
+                if monitored > self.best + 1e-6:
+                    self.best, self.best_sweep = monitored, sweep
+            else:
+                improved = monitored > self.best + 1e-6
+                if improved:
+                    self.best, self.best_epoch = monitored, epoch + 1
+                    self.best_weights = [w.copy() for w in self.model.get_weights()]
+                    self.best_sweep = sweep
+            if improved:
+                self.wait = 0
             else:
                 self.wait += 1
                 if self.wait >= self.config.patience and not self.model.stop_training:
@@ -385,8 +413,26 @@ class _TrainingMonitor(keras.callbacks.Callback):
             self.model.stop_training = True
         self._report("training", step=self.steps, val=record.get("val_ndcg@10"))
 
+    def _keep_best_parts(self, sweep: dict, epoch: int) -> bool:
+        """Snapshots the weights of each part whose own validation NDCG@10 improved; whether any did."""
+        improved = False
+        for part, alpha in (("cf", 1.0), ("content", 0.0)):
+            if sweep[alpha] > self.part_best[part] + 1e-6:
+                self.part_best[part], self.part_epoch[part] = sweep[alpha], epoch
+                self.part_weights[part] = [w.copy() for w in self.model.get_weights()]
+                improved = True
+        self.best_epoch = max(self.part_epoch.values())
+        return improved
+
     def on_train_end(self, logs=None):
-        if self.best_weights is not None and not self.cancelled:
+        if self.cancelled:
+            return
+        if self.part_weights:  # each part from its own best epoch
+            parts = self.model.weight_parts()
+            cf = self.part_weights.get("cf") or self.part_weights["content"]
+            content = self.part_weights.get("content") or cf
+            self.model.set_weights([c if part == "cf" else t for part, c, t in zip(parts, cf, content)])
+        elif self.best_weights is not None:
             self.model.set_weights(self.best_weights)
 
 
@@ -479,7 +525,9 @@ def fit_hybrid(
         validation.sequences_full = np.zeros((n_users, config.seq_len), np.int32)
         validation.sequences_full[validation.users] = validation.sequences
     preparing("starting the first batches (the first one traces the graph)")
-    monitor = _TrainingMonitor(config=config, steps=steps, validation=validation, n_items=n_items,
+    # Early stopping ranks a seeded sample of at most EARLY_STOPPING_USERS users each epoch; α is chosen on all.
+    watched = validation.sample(EARLY_STOPPING_USERS, seed=config.seed) if validation is not None else None
+    monitor = _TrainingMonitor(config=config, steps=steps, validation=watched, n_items=n_items,
                                progress=progress, cancel=cancel, fixed_alpha=config.alpha, stop=stop, started=t0)
     if strategy is None:
         model.fit(pipeline, epochs=config.epochs, verbose=0, callbacks=[monitor], shuffle=False)
@@ -512,6 +560,8 @@ def fit_hybrid(
         per_user = validation_sweep(compute_serving_vectors(model, validation.sequences_full), validation,
                                     n_items=n_items, per_user=True)
         best_alpha, choice = choose_alpha(per_user)
+        sweep = {a: float(np.mean(v)) if len(v) else 0.0 for a, v in per_user.items()}  # of the restored model
+        choice.update(best_epoch_cf=monitor.part_epoch["cf"], best_epoch_content=monitor.part_epoch["content"])
     elif sweep:
         best_alpha = max(sweep, key=lambda a: (sweep[a], -abs(a - 0.5)))
     else:
