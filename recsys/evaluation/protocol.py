@@ -16,7 +16,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from recsys.evaluation.baselines import (EASE_MAX_ITEMS, EASERecommender, ItemKNNRecommender, PopularityRecommender,
+from recsys.evaluation.baselines import (EASERecommender, ItemKNNRecommender, PopularityRecommender, ease_feasible,
                                          tune_ease, tune_item_knn)
 from recsys.evaluation.metrics import alpha_sweep, full_ranking_metrics, interaction_matrix
 from recsys.evaluation.segments import item_has_text, segment_report
@@ -26,7 +26,8 @@ EVALUATION_PROTOCOL = "temporal leave-last-out, full ranking, the user's earlier
 
 
 def evaluate_baselines(X_train, X_test_hist, split, *, n_items: int, k: int = 10, scorers: dict | None = None) -> dict:
-    """Popularity, item-kNN and EASE: tuned on validation, refitted on the history before test.
+    """Popularity, item-kNN and EASE (where `ease_feasible`): tuned on validation, refitted on the history
+    before test.
 
     `scorers`, when given, receives each fitted baseline's `score(users)` (for the per-segment report).
     """
@@ -42,7 +43,7 @@ def evaluate_baselines(X_train, X_test_hist, split, *, n_items: int, k: int = 10
     n_neighbors, _ = tune_item_knn(X_train, valid_users=vu, valid_targets=vt, n_items=n_items, k=k)
     out["item_knn"] = {**test_metrics("item_knn", ItemKNNRecommender(n_neighbors).fit(X_test_hist)),
                        "n_neighbors": n_neighbors}
-    if n_items <= EASE_MAX_ITEMS:
+    if ease_feasible(X_train.shape[0], n_items):
         l2, _ = tune_ease(X_train, valid_users=vu, valid_targets=vt, n_items=n_items, k=k)
         out["ease"] = {**test_metrics("ease", EASERecommender(l2).fit(X_test_hist)), "l2": l2}
     return out

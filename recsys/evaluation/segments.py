@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 
 from recsys.evaluation.baselines import (EASE_MAX_ITEMS, EASERecommender, ItemKNNRecommender, PopularityRecommender,
-                                         tune_ease, tune_item_knn)
+                                         ease_feasible, tune_ease, tune_item_knn)
 from recsys.evaluation.metrics import ALPHA_GRID, interaction_matrix
 from recsys.features import tokenize
 from recsys.split import history_before
@@ -268,7 +268,7 @@ def fitted_baselines(X_train, X_test_hist, *, valid_users, valid_targets, n_item
     if n_neighbors is None:
         n_neighbors, _ = tune_item_knn(X_train, valid_users=valid_users, valid_targets=valid_targets, n_items=n_items, k=k)
     out["item_knn"] = ItemKNNRecommender(int(n_neighbors)).fit(X_test_hist).score
-    if n_items <= ease_max_items:
+    if ease_feasible(X_train.shape[0], n_items, max_items=ease_max_items):
         l2 = (params.get("ease") or {}).get("l2")
         if l2 is None:
             l2, _ = tune_ease(X_train, valid_users=valid_users, valid_targets=valid_targets, n_items=n_items, k=k)
