@@ -35,7 +35,7 @@ from recsys.evaluation.baselines import (  # noqa: E402
 from recsys.evaluation.metrics import full_ranking_metrics, interaction_matrix  # noqa: E402
 from recsys.split import history_before, leave_last_out_split  # noqa: E402
 from recsys.training import evaluate_dataset  # noqa: E402
-from shapes import SHAPES, shape_dataset  # noqa: E402
+from shapes import EXTRA_SHAPES, SHAPES, shape_dataset  # noqa: E402
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 ALL = [f"shape-{s}" for s in SHAPES] + ["ml-100k", "online-retail", "demo"]
@@ -50,7 +50,7 @@ def loader(name: str):
     from recsys.data import load_dataset
     from recsys.data.demo import demo_dataset
 
-    if name.startswith("shape-") and name[6:] in SHAPES:
+    if name.startswith("shape-") and (name[6:] in SHAPES or name[6:] in EXTRA_SHAPES):
         return (lambda: shape_dataset(name[6:])), None
     if name == "demo":
         return demo_dataset, None
