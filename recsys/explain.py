@@ -44,7 +44,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from recsys.serving import default_alpha
+from recsys.serving import blend, default_alpha
 
 CF_METHOD_PROJECTION = "item-based (ridge projection of the CF user vector onto the history items' CF vectors)"
 CF_METHOD_FOLD_IN = "exact (the CF user vector is folded in from the last seq_len items; residual = the user's own offset)"
@@ -356,7 +356,7 @@ class Explainer:
         history = pd.DataFrame({
             "item": distinct, "item_id": run.item_ids[distinct], "title": titles[distinct],
             "cf_contribution": cf_contrib, "content_contribution": content_contrib,
-            "contribution": alpha * cf_contrib + (1.0 - alpha) * content_contrib, "in_window": in_window,
+            "contribution": blend(cf_contrib, content_contrib, alpha), "in_window": in_window,
         }).sort_values("contribution", ascending=False, kind="stable").reset_index(drop=True)
         notes = []
         if (~in_window).any():
@@ -365,7 +365,7 @@ class Explainer:
                          f"{self.seq_len} events the model reads: their {parts} 0")
         return Explanation(
             user=user, item=item, user_id=str(run.user_ids[user]), item_id=str(run.item_ids[item]),
-            title=str(titles[item]), alpha=alpha, score=alpha * cf_score + (1.0 - alpha) * content_score,
+            title=str(titles[item]), alpha=alpha, score=float(blend(cf_score, content_score, alpha)),
             cf_score=cf_score, content_score=content_score, cf_bias=cf_bias, cf_residual=cf_residual,
             content_empty=empty, content_interaction=interaction, text_bias=text_bias, history=history,
             words=words, text=str(run.items["text"].iat[item]) if "text" in run.items else "",

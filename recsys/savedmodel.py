@@ -214,6 +214,7 @@ def _serving_module(*, item_ids, user_ids, cf_item, cf_bias, content_item, conte
                 cf_user = tf.where((user >= 0)[:, None], known_vector, cf_user)
             cf = tf.matmul(cf_user, self.cf_item, transpose_b=True) + self.cf_bias
             content = tf.matmul(self._lstm_user(last_items), self.content_item, transpose_b=True) + self.content_bias
+            # recsys.serving.blend, written in raw TF: the SavedModel must not need this project's code
             scores = alpha[:, None] * cf + (1.0 - alpha[:, None]) * content
             seen = tf.where(valid)
             seen_items = tf.stack([seen[:, 0], tf.gather_nd(index, seen)], axis=1)

@@ -37,6 +37,11 @@ class ServingVectors:
             return cf, content
         return blend(cf, content, alpha)
 
+    def blends(self, users, alphas) -> list:
+        """The blended scores `[b, n_items]` at each of `alphas`, from one pair of component matmuls."""
+        cf, content = self.scores(users)
+        return [blend(cf, content, a) for a in alphas]
+
     def as_dict(self) -> dict:
         return dict(self.__dict__)
 

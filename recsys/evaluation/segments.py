@@ -94,8 +94,7 @@ def per_user_metrics(score_fns, *, users, targets, exclude=None, n_items: int, k
 def alpha_scorer(vectors, alphas=ALPHA_GRID):
     """A `per_user_metrics` scorer giving the hybrid's scores at every α from one pair of matmuls."""
     def scores(batch):
-        cf, content = vectors.scores(batch)
-        return [a * cf + (1.0 - a) * content for a in alphas]
+        return vectors.blends(batch, alphas)  # `recsys.serving.blend`, the one α blend
     return scores
 
 

@@ -103,18 +103,6 @@ class HybridRecommender(keras.Model):
         """Y `[n_items, dim]`: the fold-in table, or None without fold-in."""
         return self.cf_tower.context.embeddings if self.cf_tower.context is not None else None
 
-    def weight_parts(self) -> list[str]:
-        """The part each of `self.weights` belongs to: "cf" (CF tower + its bias), "content" (item and
-        user towers + their bias) or "data" (item features). The parts share no trainable weight, so the
-        best epoch of each can be kept on its own (`recsys.training.fit`)."""
-        def part(variable) -> str:
-            if not variable.trainable:
-                return "data"
-            path = variable.path
-            return "cf" if "/cf_tower/" in path or path.endswith("/cf_bias") else "content"
-
-        return [part(v) for v in self.weights]
-
     # ----- towers -----------------------------------------------------------------------------
     def content_item_vectors(self, training=False, tokens=None, categories=None, has_text=None, id_scale=None):
         """C `[n, dim]` for the catalogue, or for given raw item features (cold items, new text)."""
