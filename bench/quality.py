@@ -6,8 +6,9 @@ catalogue with the user's earlier items excluded. Baselines (popularity, item-kN
 on validation and refitted on everything before each test event.
 
 Rows: the generated shapes a-d (`bench/shapes.py`), ML-100K and Online Retail (from
-../shared/data; skipped with the reason when absent) and the demo data. EASE needs a dense
-`n_items²` inverse per λ; above `--ease-max-items` (default 12,000) it is skipped and said so.
+../shared/data; skipped with the reason when absent) and the demo data. EASE runs in its primal or
+dual form (whichever side is smaller, `recsys.evaluation.baselines.ease_feasible`); where both sides
+are too big, or above `--ease-max-items` when given, it is skipped and said so.
 
     python bench/quality.py --all [--json out.json]
     python bench/quality.py shape-a ml-100k demo      # some rows
@@ -31,7 +32,7 @@ import numpy as np  # noqa: E402
 
 from recsys.config import TrainConfig  # noqa: E402
 from recsys.evaluation.baselines import (  # noqa: E402
-    EASERecommender, ItemKNNRecommender, PopularityRecommender, tune_ease, tune_item_knn)
+    EASERecommender, ItemKNNRecommender, PopularityRecommender, ease_feasible, tune_ease, tune_item_knn)
 from recsys.evaluation.metrics import full_ranking_metrics, interaction_matrix  # noqa: E402
 from recsys.split import history_before, leave_last_out_split  # noqa: E402
 from recsys.training import evaluate_dataset  # noqa: E402
@@ -67,7 +68,7 @@ def loader(name: str):
     raise SystemExit(f"unknown dataset {name!r}: use {', '.join(ALL)}")
 
 
-def baselines(dataset, *, k: int = 10, ease_max_items: int = 12_000) -> dict:
+def baselines(dataset, *, k: int = 10, ease_max_items: int | None = None) -> dict:
     """Test metrics of popularity, item-kNN and EASE on the same split as the model."""
     events = dataset.events
     split = leave_last_out_split(events)
@@ -83,11 +84,12 @@ def baselines(dataset, *, k: int = 10, ease_max_items: int = 12_000) -> dict:
     out = {"popularity": test(PopularityRecommender().fit(X_hist))}
     nn, _ = tune_item_knn(X_train, valid_users=vu, valid_targets=vt, n_items=n_items, k=k)
     out["item_knn"] = {**test(ItemKNNRecommender(nn).fit(X_hist)), "n_neighbors": nn}
-    if n_items <= ease_max_items:
+    if ease_feasible(n_users, n_items) and (ease_max_items is None or n_items <= ease_max_items):
         l2, _ = tune_ease(X_train, valid_users=vu, valid_targets=vt, n_items=n_items, k=k)
         out["ease"] = {**test(EASERecommender(l2).fit(X_hist)), "l2": l2}
     else:
-        out["ease"] = {"skipped": f"{n_items:,} items > --ease-max-items {ease_max_items:,} (dense n_items² inverse)"}
+        out["ease"] = {"skipped": f"{n_users:,} users × {n_items:,} items: EASE needs a dense inverse of the "
+                                  "smaller side (or --ease-max-items was passed)"}
     return out
 
 
@@ -163,7 +165,7 @@ def main():
     p.add_argument("names", nargs="*")
     p.add_argument("--all", action="store_true", help="every row: " + ", ".join(ALL))
     p.add_argument("--detail", action="store_true", help="also print each part alone and the α choice")
-    p.add_argument("--ease-max-items", type=int, default=12_000)
+    p.add_argument("--ease-max-items", type=int, default=None, help="skip EASE above this many items")
     p.add_argument("--config", default="{}", help="JSON TrainConfig overrides (experiments only)")
     p.add_argument("--json", help="also write the full results here")
     p.add_argument("--merge", nargs="+", help="print one table from the rows of earlier --json files")
