@@ -54,7 +54,8 @@ JAX_SCRIPT = textwrap.dedent("""
     run.load_model()  # safe-mode reload under JAX
     recs = recommend(run, k=5)
     mixed = fit_hybrid(dataset.events, dataset.items, n_users=dataset.n_users,
-                       config=TrainConfig(**{**TINY, "epochs": 2}), precision="mixed")
+                       config=TrainConfig(**{**TINY, "epochs": 2, "max_full_softmax_items": 8, "num_negatives": 16,
+                                             "in_batch_negatives": 64}), precision="mixed")
     print(json.dumps({
         "backend": keras.backend.backend(),
         "tf_importable": tf_importable,
@@ -64,6 +65,7 @@ JAX_SCRIPT = textwrap.dedent("""
         "recs": recs[["user", "item", "score"]].astype({"user": str, "item": str}).values.tolist(),
         "mixed_dtype": mixed.model.user_tower.rnn.compute_dtype,
         "mixed_loss": mixed.history[-1]["loss"],
+        "mixed_sampled": mixed.model.num_sampled,
         "metrics_backend": run.metrics["backend"],
     }))
 """)
@@ -102,6 +104,7 @@ def test_mixed_precision_trains_under_jax(jax_run):
     out, _ = jax_run
     assert out["mixed_dtype"] == "float16"
     assert np.isfinite(out["mixed_loss"])
+    assert out["mixed_sampled"] == 16  # the sampled softmax, with K = 64 of the batch's 256 target slots, under JAX
 
 
 def test_run_trained_with_jax_serves_in_the_tensorflow_studio(jax_run):

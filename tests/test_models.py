@@ -90,14 +90,13 @@ def test_text_changes_content_vector_but_not_for_textless_items(tiny_model):
     np.testing.assert_allclose(base[2], other[2])
 
 
-def _sampled_model(num_sampled, *, log_q=True):
-    keras.utils.set_random_seed(2)
+def _sampled_model(num_sampled, *, log_q=True, num_in_batch=0):
     items = pd.DataFrame({"text": ["a b", "b c", "c d", "d e", "e f"], "categories": [[]] * 5})
     vec = TextVectorizer(sequence_length=3).fit(items["text"])
     enc = CategoryEncoder().fit(items["categories"])
     model = HybridRecommender(n_users=2, n_items=5, vocab_size=vec.vocab_size, text_len=3, n_categories=1, dim=4,
                               lstm_units=4, word_dim=4, cnn_filters=4, kernel_size=2, dropout=0.0,
-                              num_sampled=num_sampled, cf_fold_in=True, log_q=log_q)
+                              num_sampled=num_sampled, cf_fold_in=True, log_q=log_q, num_in_batch=num_in_batch)
     model.build()
     model.set_item_features(ItemFeatures.build(items, vec, enc), trained_mask=[1, 1, 1, 1, 0])
     return model
@@ -112,38 +111,67 @@ def test_sampled_logits_remove_accidental_hits_and_padding_and_apply_log_q():
     out = model(batch, training=True)
     content = keras.ops.convert_to_numpy(out["content"])
     labels = keras.ops.convert_to_numpy(out["labels"])
-    assert content.shape == (2, 2, 4 + 3) and labels.tolist() == [[0, 1], [2, 3]]
-    # slot 0 is a padding position: never a candidate for anyone
-    assert (content[..., 0] < -1e8).all()
-    # position (0, 1) has target 2 in its own slot 1; slot 3 also holds item 2 -> an accidental hit
-    assert content[0, 1, 1] > -1e3 and content[0, 1, 3] < -1e8
-    assert content[1, 1, 3] > -1e3 and content[1, 1, 1] < -1e8
-    # logQ: with no correction the same logits differ by exactly log q of each candidate
+    # column 0 = each position's own target, then the 4 target slots (all kept), then 3 uniform items
+    assert content.shape == (2, 2, 1 + 4 + 3) and labels.tolist() == [[0, 0], [0, 0]]
+    assert keras.ops.convert_to_numpy(out["candidates"])[:4].tolist() == [0, 2, 1, 2]
+    # slot 0 is a padding position: never a negative for anyone
+    assert (content[..., 1 + 0] < -1e8).all()
+    # positions (0, 1) and (1, 1) have target 2, which slots 1 and 3 also hold: accidental hits
+    for b in (0, 1):
+        assert content[b, 1, 0] > -1e3 and content[b, 1, 1 + 1] < -1e8 and content[b, 1, 1 + 3] < -1e8
+    assert content[1, 0, 1 + 1] > -1e3  # item 2 is a fair negative for the position whose target is 1
+    # logQ: with no correction the same logits differ by exactly log q of each column
     plain = _sampled_model(3, log_q=False)
     plain.set_weights([w for w, v in zip(model.get_weights(), model.weights) if "target_share" not in v.path])
     raw = keras.ops.convert_to_numpy(plain(batch, training=True)["content"])
     # 3 valid slots, 3 uniform draws over 5 items: q_i = (3 p_i + 3 / 5) / 6
     q = lambda i: (3 * [0.25, 0.25, 0.5, 0, 0][i] + 0.6) / 6  # noqa: E731
-    np.testing.assert_allclose(content[1, 0, 2] - raw[1, 0, 2], -np.log(q(1)), rtol=1e-4)  # slot 2 = item 1
-    np.testing.assert_allclose(content[0, 1, 1] - raw[0, 1, 1], -np.log(q(2)), rtol=1e-4)  # slot 1 = item 2
+    np.testing.assert_allclose(content[1, 0, 0] - raw[1, 0, 0], -np.log(q(1)), rtol=1e-4)  # own target = item 1
+    np.testing.assert_allclose(content[1, 0, 1 + 1] - raw[1, 0, 1 + 1], -np.log(q(2)), rtol=1e-4)  # slot 1 = item 2
+    np.testing.assert_allclose(content[0, 1, 0] - raw[0, 1, 0], -np.log(q(2)), rtol=1e-4)  # own target = item 2
+
+
+def test_sampled_steps_share_a_bounded_number_of_in_batch_negatives():
+    """With `num_in_batch` K below the batch's B·L target slots, a step scores 1 + K + M columns:
+    K distinct slots drawn among the non-padding ones, then the uniform draws."""
+    model = _sampled_model(2, num_in_batch=3)
+    batch = {"user": np.array([0, 1, 0], np.int32), "inputs": np.array([[0, 1, 3, 2], [2, 5, 4, 1], [0, 0, 0, 4]], np.int32),
+             "targets": np.array([[0, 2, 1, 0], [4, 3, 0, 1], [0, 0, 0, 2]], np.int32)}
+    seen = set()
+    for _ in range(6):
+        out = model(batch, training=True)
+        content = keras.ops.convert_to_numpy(out["content"])
+        assert content.shape == (3, 4, 1 + 3 + 2)
+        negatives = keras.ops.convert_to_numpy(out["candidates"])
+        targets = batch["targets"].reshape(-1)[batch["inputs"].reshape(-1) > 0]
+        assert set(negatives[:3].tolist()) <= set(targets.tolist())  # drawn from real target slots
+        seen.add(tuple(sorted(negatives[:3].tolist())))
+        # no position ever scores its own target as a negative
+        hits = batch["targets"][:, :, None] == negatives[None, None, :]
+        assert (content[:, :, 1:][hits] < -1e8).all()
+    assert len(seen) > 1  # a new draw every step
 
 
 def test_sampled_inputs_read_the_target_slots_vectors_as_a_direct_lookup_would():
     """The window contract (input l + 1 = target l) lets a sampled step run the item tower once per
-    candidate; the LSTM must still read exactly the vectors of its input items."""
+    target slot; the LSTM must still read exactly the vectors of its input items."""
     model = _sampled_model(4, log_q=False)
     batch = {"user": np.array([0, 1, 0], np.int32), "inputs": np.array([[0, 1, 3, 2], [2, 5, 4, 1], [0, 0, 0, 4]], np.int32),
              "targets": np.array([[0, 2, 1, 0], [4, 3, 0, 1], [0, 0, 0, 2]], np.int32)}
     out = model(batch, training=True)
-    candidates = keras.ops.convert_to_numpy(out["candidates"])
-    states = model.sequence_states(batch["inputs"], model.content_item_vectors(), training=False)
-    vectors = keras.ops.convert_to_numpy(model.content_item_vectors())[candidates]
-    expected = np.einsum("bld,cd->blc", keras.ops.convert_to_numpy(states), vectors)
-    expected += keras.ops.convert_to_numpy(model.content_bias)[candidates]
+    negatives = keras.ops.convert_to_numpy(out["candidates"])
+    states = keras.ops.convert_to_numpy(model.sequence_states(batch["inputs"], model.content_item_vectors(),
+                                                              training=False))
+    vectors = keras.ops.convert_to_numpy(model.content_item_vectors())
+    bias = keras.ops.convert_to_numpy(model.content_bias)
+    expected = np.einsum("bld,cd->blc", states, vectors[negatives]) + bias[negatives]
+    own = np.einsum("bld,bld->bl", states, vectors[batch["targets"]]) + bias[batch["targets"]]
     got = keras.ops.convert_to_numpy(out["content"])
-    kept = got > -1e8
-    assert not kept[0, :, 0].any() and kept.sum() > kept.size / 3  # padding slot 0 is removed, most are kept
-    np.testing.assert_allclose(got[kept], expected[kept], rtol=1e-4, atol=1e-5)
+    present = batch["inputs"] > 0
+    np.testing.assert_allclose(got[..., 0][present], own[present], rtol=1e-4, atol=1e-5)
+    kept = got[..., 1:] > -1e8
+    assert not kept[:, :, 0].any() and kept.sum() > kept.size / 3  # padding slot 0 is removed, most are kept
+    np.testing.assert_allclose(got[..., 1:][kept], expected[kept], rtol=1e-4, atol=1e-5)
 
 
 def test_training_windows_keep_the_window_contract():

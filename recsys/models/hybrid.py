@@ -27,7 +27,8 @@ class HybridRecommender(keras.Model):
 
     Inputs (a dict): `user` int [B], `inputs` int [B, L] (item index + 1, 0 = padding), and in
     training `targets` int [B, L] (the sampled softmax builds its candidates from them).
-    Outputs (a dict): `cf` and `content` logits [B, L, n_items] (sampled: [B, L, C] plus `labels`).
+    Outputs (a dict): `cf` and `content` logits [B, L, n_items] (sampled: [B, L, 1 + K + M], the
+    target first, plus `labels` and `candidates`).
 
     Item features (tokens, categories, has-text flags, the trained-item mask) are stored in the model
     as non-trainable weights, so a saved `.keras` file carries everything needed to score.
@@ -39,17 +40,19 @@ class HybridRecommender(keras.Model):
             vector is the fold-in of the user's recent items alone).
         log_q: correct sampled logits by the candidates' sampling probability (`NextItemTask`).
         num_sampled: uniform negatives per step; 0 = full softmax.
+        num_in_batch: in-batch negatives per sampled step, drawn from the batch's targets (0 = all of them).
     """
 
     def __init__(self, *, n_users, n_items, vocab_size, text_len, n_categories, dim=64, lstm_units=128,
                  word_dim=32, cnn_filters=64, kernel_size=3, dropout=0.2, num_sampled=0, seed=0,
-                 cf_fold_in=False, log_q=False, user_cell="lstm", cf_user_offset=True, **kwargs):
+                 cf_fold_in=False, log_q=False, user_cell="lstm", cf_user_offset=True, num_in_batch=0, **kwargs):
         kwargs.pop("model_format", None)
         super().__init__(**kwargs)
         self.n_users, self.n_items, self.vocab_size, self.text_len = n_users, n_items, vocab_size, text_len
         self.n_categories, self.dim, self.lstm_units, self.word_dim = n_categories, dim, lstm_units, word_dim
         self.cnn_filters, self.kernel_size, self.dropout_rate = cnn_filters, kernel_size, dropout
         self.num_sampled, self.seed, self.cf_fold_in, self.log_q = num_sampled, seed, bool(cf_fold_in), bool(log_q)
+        self.num_in_batch = int(num_in_batch)
         self.user_cell, self.cf_user_offset = user_cell, bool(cf_user_offset) or not self.cf_fold_in
         self.cf_tower = CFTower(n_users=n_users, n_items=n_items, dim=dim, fold_in=cf_fold_in,
                                 user_offset=cf_user_offset, name="cf_tower")
@@ -58,7 +61,8 @@ class HybridRecommender(keras.Model):
                                            kernel_size=kernel_size, dropout=dropout / 2, name="item_tower")
         self.user_tower = SequenceUserTower(dim=dim, units=lstm_units, cell=user_cell, dropout=dropout,
                                             name="user_tower")
-        self.task = NextItemTask(n_items=n_items, num_sampled=num_sampled, log_q=log_q, seed=seed, name="task")
+        self.task = NextItemTask(n_items=n_items, num_sampled=num_sampled, log_q=log_q, seed=seed,
+                                 num_in_batch=num_in_batch, name="task")
 
     def build(self, input_shape=None):
         n = self.n_items
@@ -161,22 +165,44 @@ class HybridRecommender(keras.Model):
         return {"cf": cf, "content": content}
 
     def sampled_logits(self, users, inputs, targets, training):
-        """Logits over the step's sampled candidates (`NextItemTask.sample`): {"cf", "content": [B, L, C],
-        "labels": [B, L], "candidates": item indices [C]}. The item tower runs once per candidate and once per window's first input."""
+        """Logits of each position's target (column 0) and the step's shared negatives (`NextItemTask.sample`):
+        {"cf", "content": [B, L, 1 + K + M], "labels": zeros [B, L], "candidates": the negatives' item
+        indices [K + M]}. The item tower runs once per target slot, window first input and uniform negative."""
         f32 = "float32"
         step = self.task.sample(inputs, targets)
         vectors = self.item_vectors_for(step["items"], training=training)  # [P + B + M, d]
         x = ops.take(vectors, step["input_slots"], axis=0)
         x = x * ops.cast(ops.not_equal(inputs, 0), x.dtype)[..., None]
         states = self.user_tower(x, inputs, training=training)
-        candidates = ops.take(step["items"], step["scored"], axis=0)  # [C]
-        mask, q = self.task.sampled_adjustment(inputs, targets, candidates, self.item_trained)
-        content = ops.cast(ops.einsum("bld,cd->blc", states, ops.take(vectors, step["scored"], axis=0)), f32)
-        content = content + ops.cast(ops.take(self.content_bias, candidates, axis=0), f32)
-        cf = ops.einsum("bld,cd->blc", self.cf_user_states(users, inputs), self.cf_tower.item_vectors(candidates))
-        cf = cf + ops.cast(ops.take(self.cf_bias, candidates, axis=0), f32)
+        rows = step["negative_rows"]
+        negatives = ops.take(step["items"], rows, axis=0)  # [K + M]
+        n_slots = ops.shape(inputs)[0] * ops.shape(inputs)[1]
+        slot_valid = ops.cast(ops.reshape(ops.not_equal(inputs, 0), (-1,)), f32)
+        negative_valid = ops.take(ops.concatenate([slot_valid, ops.ones((ops.shape(vectors)[0] - n_slots,), f32)]),
+                                  rows, axis=0)
+        mask, q = self.task.sampled_adjustment(targets, negatives, self.item_trained, negative_valid)
+        targets = ops.cast(targets, "int32")
+        target_vectors = ops.reshape(vectors[:n_slots], ops.shape(states))
+        content_target = ops.sum(states * target_vectors, axis=-1, keepdims=True)
+        content = ops.einsum("bld,cd->blc", states, ops.take(vectors, rows, axis=0))
+        content = ops.cast(ops.concatenate([content_target, content], axis=2), f32)
+        content = content + self._bias_columns(self.content_bias, targets, negatives)
+        cf_states = self.cf_user_states(users, inputs)
+        cf_target = ops.sum(cf_states * self.cf_tower.item_vectors(targets), axis=-1, keepdims=True)
+        cf = ops.concatenate([cf_target, ops.einsum("bld,cd->blc", cf_states, self.cf_tower.item_vectors(negatives))],
+                             axis=2)
+        cf = cf + self._bias_columns(self.cf_bias, targets, negatives)
+        labels = ops.zeros(ops.shape(targets), "int32")
         return {"cf": self.task.correct(cf, mask, q), "content": self.task.correct(content, mask, q),
-                "labels": step["labels"], "candidates": candidates}
+                "labels": labels, "candidates": negatives}
+
+    @staticmethod
+    def _bias_columns(bias, targets, negatives):
+        """A per-item bias laid out like the sampled logits: the target's, then every negative's `[B, L, 1 + K + M]`."""
+        bias = ops.cast(bias, "float32")
+        target_bias = ops.take(bias, targets, axis=0)[:, :, None]
+        negative_bias = ops.take(bias, negatives, axis=0)[None, None, :]
+        return ops.concatenate([target_bias, ops.zeros_like(target_bias) + negative_bias], axis=2)
 
     def compute_loss(self, x=None, y=None, y_pred=None, sample_weight=None, training=True):
         """The task's loss (both parts), plus any layer losses."""
@@ -191,7 +217,8 @@ class HybridRecommender(keras.Model):
             "lstm_units": self.lstm_units, "word_dim": self.word_dim, "cnn_filters": self.cnn_filters,
             "kernel_size": self.kernel_size, "dropout": self.dropout_rate, "num_sampled": self.num_sampled,
             "seed": self.seed, "cf_fold_in": self.cf_fold_in, "log_q": self.log_q, "user_cell": self.user_cell,
-            "cf_user_offset": self.cf_user_offset, "model_format": MODEL_FORMAT, "name": self.name,
+            "cf_user_offset": self.cf_user_offset, "num_in_batch": self.num_in_batch, "model_format": MODEL_FORMAT,
+            "name": self.name,
         }
 
     @classmethod
