@@ -244,6 +244,17 @@ def test_sampled_and_full_softmax_reach_the_same_validation_ndcg_on_3k_items():
     assert abs(scores["sampled"] - scores["full"]) <= 0.15 * scores["full"], scores
 
 
+def test_patience_counts_only_epochs_that_gain_min_improvement(dataset):
+    """Gains smaller than `min_improvement` (relative) do not reset the patience: with an unreachable
+    1e6 (a million-fold gain) training stops `patience` epochs after the first, keeping the best epoch."""
+    result = evaluate_dataset(dataset, TrainConfig(**{**TINY, "epochs": 12, "patience": 2, "min_improvement": 1e6}))
+    v = result["validation"]
+    assert (v["epochs_run"], v["stopped_by"]) == (3, "early stopping"), v
+    assert 1 <= v["best_epoch"] <= 3
+    plain = evaluate_dataset(dataset, TrainConfig(**{**TINY, "epochs": 6, "patience": 2, "min_improvement": 0.0}))
+    assert plain["validation"]["epochs_run"] > 3, plain["validation"]  # the planted data keeps improving
+
+
 def test_validation_sweep_ranks_the_target_among_unseen_items():
     from scipy import sparse
 
