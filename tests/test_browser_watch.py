@@ -41,6 +41,35 @@ def _set_number(page, label: str, value) -> None:
     expect(box).to_have_value(str(value))
 
 
+def _wait_until_idle(page) -> None:
+    """Until the page's script run ends: a rerun redraws widgets and can close an open dropdown."""
+    from playwright.sync_api import expect
+
+    expect(page.get_by_test_id("stStatusWidget").filter(has_text="Running")).to_have_count(0, timeout=60_000)
+
+
+def _pick_option(page, label: str, index: int) -> None:
+    """Open the selectbox `label` and pick its option `index`, as a person clicks it.
+
+    The page may still be drawing when the box first appears (CI once saw the list not open on a
+    keypress sent mid-rerun), so it waits for the run to end and reopens the list up to three times.
+    """
+    from playwright.sync_api import expect
+
+    options = page.get_by_role("option")
+    for attempt in range(3):
+        _wait_until_idle(page)
+        page.get_by_role("combobox", name=label).click()
+        try:
+            expect(options.nth(index)).to_be_visible(timeout=10_000)
+            break
+        except AssertionError:
+            if attempt == 2:
+                raise
+            page.keyboard.press("Escape")
+    options.nth(index).click()
+
+
 def _train_and_watch(page, *, seed: int | None = None) -> None:
     """On the Train page: epochs = 1 (and a seed), press Train and stay until "Training finished"."""
     from playwright.sync_api import expect
@@ -84,13 +113,8 @@ def test_training_while_watching_then_every_page(browser_page, artifacts_dir, tm
         _open(page, "Recommendations")
         expect(page.get_by_test_id("stDataFrame").first).to_be_visible(timeout=60_000)
         _shot(page, artifacts_dir, "recommendations")
-        # Why this item: pick the first recommendation with the keyboard; the explanation draws its chart.
-        explain = page.get_by_role("combobox", name="Explain")
-        explain.focus()
-        page.keyboard.press("ArrowDown")
-        expect(page.get_by_role("option").nth(1)).to_be_visible()
-        page.keyboard.press("ArrowDown")
-        page.keyboard.press("Enter")
+        # Why this item: pick the first recommendation (option 0 is the placeholder); the explanation draws its chart.
+        _pick_option(page, "Explain", 1)
         expect(page.get_by_text("Which history items drove the score")).to_be_visible(timeout=60_000)
         _shot(page, artifacts_dir, "explanation")
         assert not page.get_by_test_id("stException").count()
