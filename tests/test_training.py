@@ -274,6 +274,40 @@ def test_validation_sweep_ranks_the_target_among_unseen_items():
     assert validation_sweep(v, val, n_items=4, k=2)[1.0] == pytest.approx(1 / np.log2(3))  # rank 1 of 0-based
 
 
+def test_validation_sweep_in_threaded_blocks_equals_the_plain_blend_bit_for_bit():
+    from scipy import sparse
+
+    from recsys.evaluation.metrics import ALPHA_GRID
+    from recsys.serving import ServingVectors, blend
+    from recsys.training import ValidationData, validation_sweep
+
+    rng = np.random.default_rng(3)
+    n_users, n_items, d = 300, 2000, 8  # 125-row blocks, 128-user batches: several of each
+    def normal(shape, tied=False):  # tied: item 2j + 1 is a copy of item 2j, so half the scores tie
+        x = rng.normal(size=shape).astype(np.float32)
+        if tied:
+            x[1::2] = x[0::2]
+        return x
+
+    v = ServingVectors(cf_user=normal((n_users, d)), cf_item=normal((n_items, d), True), cf_bias=normal(n_items, True),
+                       seq_user=normal((n_users, d)), content_item=normal((n_items, d), True),
+                       content_bias=normal(n_items, True))
+    seen = sparse.random(n_users, n_items, density=0.01, format="csr", random_state=3)
+    targets = rng.integers(0, n_items, n_users)
+    seen[np.arange(n_users), targets] = 0
+    seen.eliminate_zeros()
+    val = ValidationData(users=np.arange(n_users), targets=targets, sequences=np.zeros((n_users, 2), np.int32),
+                         exclude=seen)
+    got = validation_sweep(v, val, n_items=n_items, k=n_items, per_user=True, batch_size=128)  # every rank shows
+    cf, content = v.scores(np.arange(n_users))
+    cf[seen.nonzero()], content[seen.nonzero()] = -1e30, -1e30
+    r = np.arange(n_users)
+    for a in ALPHA_GRID:
+        scores = blend(cf, content, a)
+        rank = (scores >= scores[r, targets][:, None]).sum(axis=1) - 1
+        assert np.array_equal(got[a], (1.0 / np.log2(rank + 2.0)).astype(np.float32)), a
+
+
 def test_alpha_falls_back_to_the_stronger_part_when_validation_cannot_tell():
     from recsys.evaluation.metrics import ALPHA_GRID
     from recsys.training import choose_alpha

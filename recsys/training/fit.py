@@ -11,6 +11,7 @@ import math
 import os
 import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import keras
@@ -233,6 +234,31 @@ def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, 
     )
 
 
+def target_ranks_at_alphas(cf, content, t_cf, t_content, alphas) -> np.ndarray:
+    """`[len(alphas), b]`: how many items other than the target score at least its blended score.
+
+    Exactly `(blend(cf, content, a) >= blend(t_cf, t_content, a)).sum(1) - 1` for each α (the same
+    float32 arithmetic), written into reused buffers: one small row block is blended for every α
+    while it is in cache, and numpy releases the GIL, so blocks run in parallel threads.
+    """
+    ranks = np.empty((len(alphas), len(cf)), np.int64)
+    mixed, part = np.empty_like(cf), np.empty_like(cf)
+    at_least = np.empty(cf.shape, bool)
+    for j, a in enumerate(alphas):
+        if a == 0.0:  # 0·cf + content == content and 1·cf + 0·content == cf, bit for bit
+            scores, threshold = content, t_content
+        elif a == 1.0:
+            scores, threshold = cf, t_cf
+        else:
+            a = float(np.float32(a))  # `blend` rounds α to float32 first; so must this, bit for bit
+            np.multiply(cf, a, out=mixed)
+            np.multiply(content, 1.0 - a, out=part)
+            scores, threshold = np.add(mixed, part, out=mixed), blend(t_cf, t_content, a)
+        np.greater_equal(scores, threshold[:, None], out=at_least)
+        ranks[j] = np.count_nonzero(at_least, axis=1) - 1
+    return ranks
+
+
 def validation_sweep(vectors: ServingVectors, validation: ValidationData, *, n_items: int, k: int = 10,
                      per_user: bool = False, batch_size: int = 1024) -> dict:
     """NDCG@k of the hybrid for every α of the grid, from the two component scores.
@@ -247,19 +273,23 @@ def validation_sweep(vectors: ServingVectors, validation: ValidationData, *, n_i
     exclude = validation.exclude.tocsr() if hasattr(validation.exclude, "tocsr") else validation.exclude
     out = {a: np.zeros(len(users), np.float32) for a in ALPHA_GRID}
     batch_size = max(16, min(batch_size, 16_000_000 // max(n_items, 1)))  # ~64 MB per score matrix
-    for start in range(0, len(users), batch_size):
-        batch, tgt = users[start : start + batch_size], targets[start : start + batch_size]
-        cf, content = vectors.scores(batch)
-        seen = exclude[batch]
-        rows = np.repeat(np.arange(len(batch)), np.diff(seen.indptr))
-        cf[rows, seen.indices] = -1e30  # finite, so 0 · x stays 0 for α in {0, 1}
-        content[rows, seen.indices] = -1e30
-        r = np.arange(len(batch))
-        t_cf, t_content = cf[r, tgt], content[r, tgt]
-        for a in ALPHA_GRID:
-            scores = blend(cf, content, a)
-            rank = (scores >= blend(t_cf, t_content, a)[:, None]).sum(axis=1) - 1
-            out[a][start : start + len(batch)] = np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0)
+    rows_per_task = max(1, 250_000 // max(n_items, 1))  # ~1 MB per row block: the α loop stays in cache
+    with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
+        for start in range(0, len(users), batch_size):
+            batch, tgt = users[start : start + batch_size], targets[start : start + batch_size]
+            cf, content = vectors.scores(batch)
+            seen = exclude[batch]
+            rows = np.repeat(np.arange(len(batch)), np.diff(seen.indptr))
+            cf[rows, seen.indices] = -1e30  # finite, so 0 · x stays 0 for α in {0, 1}
+            content[rows, seen.indices] = -1e30
+            r = np.arange(len(batch))
+            t_cf, t_content = cf[r, tgt], content[r, tgt]
+            blocks = [slice(i, i + rows_per_task) for i in range(0, len(batch), rows_per_task)]
+            ranks = np.concatenate(list(pool.map(
+                lambda b: target_ranks_at_alphas(cf[b], content[b], t_cf[b], t_content[b], ALPHA_GRID), blocks)), axis=1)
+            for j, a in enumerate(ALPHA_GRID):
+                rank = ranks[j]
+                out[a][start : start + len(batch)] = np.where(rank < k, 1.0 / np.log2(rank + 2.0), 0.0)
     if per_user:
         return out
     return {a: float(v.mean()) if len(v) else 0.0 for a, v in out.items()}
