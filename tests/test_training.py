@@ -292,9 +292,10 @@ def test_validation_sweep_in_threaded_blocks_equals_the_plain_blend_bit_for_bit(
     v = ServingVectors(cf_user=normal((n_users, d)), cf_item=normal((n_items, d), True), cf_bias=normal(n_items, True),
                        seq_user=normal((n_users, d)), content_item=normal((n_items, d), True),
                        content_bias=normal(n_items, True))
-    seen = sparse.random(n_users, n_items, density=0.01, format="csr", random_state=3)
+    seen = sparse.random(n_users, n_items, density=0.01, format="lil", random_state=3)
     targets = rng.integers(0, n_items, n_users)
     seen[np.arange(n_users), targets] = 0
+    seen = seen.tocsr()
     seen.eliminate_zeros()
     val = ValidationData(users=np.arange(n_users), targets=targets, sequences=np.zeros((n_users, 2), np.int32),
                          exclude=seen)
