@@ -63,17 +63,22 @@ def component_scores(run, users) -> tuple[np.ndarray, np.ndarray]:
 FALLBACK_ALPHA = 0.5  # a run with neither a fixed α nor a validation choice blends both parts equally
 
 
-def blend(cf, content, alpha):
+def blend(cf, content, alpha, *, out=None):
     """m̂ = α·cf + (1−α)·content: the one α blend (scores, CSVs, pages, explanations, the CLI).
 
     `alpha` is a number in [0, 1] or an array that broadcasts against the scores (α per user).
+    `out`: a float32 array shaped like the scores to write into (no new score matrix; same values).
     """
     a = np.asarray(alpha, dtype=np.float32)
     if not np.all((a >= 0.0) & (a <= 1.0)):
         raise ValueError(f"alpha must be between 0 and 1, got {alpha}")
     if a.ndim == 0:
         a = float(a)
-    return a * cf + (1.0 - a) * content
+    if out is None:
+        return a * cf + (1.0 - a) * content
+    np.multiply(cf, a, out=out)
+    out += (1.0 - a) * content
+    return out
 
 
 def default_alpha(run) -> float:

@@ -240,12 +240,12 @@ def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, 
 def target_ranks_at_alphas(cf, content, t_cf, t_content, alphas) -> np.ndarray:
     """`[len(alphas), b]`: how many items other than the target score at least its blended score.
 
-    Exactly `(blend(cf, content, a) >= blend(t_cf, t_content, a)).sum(1) - 1` for each α (the same
-    float32 arithmetic), written into reused buffers: one small row block is blended for every α
-    while it is in cache, and numpy releases the GIL, so blocks run in parallel threads.
+    Exactly `(blend(cf, content, a) >= blend(t_cf, t_content, a)).sum(1) - 1` for each α: one small
+    row block is blended into a reused buffer for every α while it is in cache, and numpy releases
+    the GIL, so blocks run in parallel threads.
     """
     ranks = np.empty((len(alphas), len(cf)), np.int64)
-    mixed, part = np.empty_like(cf), np.empty_like(cf)
+    blended = np.empty_like(cf)
     at_least = np.empty(cf.shape, bool)
     for j, a in enumerate(alphas):
         if a == 0.0:  # 0·cf + content == content and 1·cf + 0·content == cf, bit for bit
@@ -253,10 +253,7 @@ def target_ranks_at_alphas(cf, content, t_cf, t_content, alphas) -> np.ndarray:
         elif a == 1.0:
             scores, threshold = cf, t_cf
         else:
-            a = float(np.float32(a))  # `blend` rounds α to float32 first; so must this, bit for bit
-            np.multiply(cf, a, out=mixed)
-            np.multiply(content, 1.0 - a, out=part)
-            scores, threshold = np.add(mixed, part, out=mixed), blend(t_cf, t_content, a)
+            scores, threshold = blend(cf, content, a, out=blended), blend(t_cf, t_content, a)
         np.greater_equal(scores, threshold[:, None], out=at_least)
         ranks[j] = np.count_nonzero(at_least, axis=1) - 1
     return ranks
