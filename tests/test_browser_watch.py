@@ -45,7 +45,7 @@ def _wait_until_idle(page) -> None:
     """Until the page's script run ends: a rerun redraws widgets and can close an open dropdown."""
     from playwright.sync_api import expect
 
-    expect(page.get_by_test_id("stStatusWidget").filter(has_text="Running")).to_have_count(0, timeout=60_000)
+    expect(page.get_by_test_id("stStatusWidgetRunningIcon")).to_have_count(0, timeout=60_000)
 
 
 def _pick_option(page, label: str, index: int) -> None:
