@@ -14,12 +14,12 @@ from recsys.evaluation.baselines import (
     ItemKNNRecommender,
     NotFittedError,
     PopularityRecommender,
-    _column_quadratic_forms,
-    _tuning_sample,
+    column_quadratic_forms,
     cosine_item_similarity,
     ease_feasible,
     tune_ease,
     tune_item_knn,
+    tuning_sample,
 )
 from recsys.evaluation.metrics import full_ranking_metrics, interaction_matrix
 
@@ -205,7 +205,7 @@ def test_column_quadratic_forms_match_dense_products():
     dense = X_weighted.toarray().astype(np.float64)
     expected = np.einsum("uj,uv,vj->j", dense, M, dense)  # x_jᵀ M x_j per column
     for block in (1, 5, 2048):  # one item per block, a few, all at once
-        np.testing.assert_allclose(_column_quadratic_forms(X_weighted, M, block=block), expected, rtol=1e-5)
+        np.testing.assert_allclose(column_quadratic_forms(X_weighted, M, block=block), expected, rtol=1e-5)
 
 
 def test_ease_fits_wide_catalogues_and_refuses_when_both_sides_are_huge():
@@ -225,7 +225,7 @@ def test_ease_fits_wide_catalogues_and_refuses_when_both_sides_are_huge():
 
 def test_tune_ease_scores_a_seeded_sample_of_many_validation_users(synthetic):
     X_train, users, targets, n_items = synthetic
-    sample_users, sample_targets = _tuning_sample(users, targets, 120)
+    sample_users, sample_targets = tuning_sample(users, targets, 120)
     assert len(sample_users) == 120 and np.all(np.diff(sample_users) > 0)  # distinct, in validation order
     grid = (1.0, 100.0)
     sampled = tune_ease(X_train, valid_users=users, valid_targets=targets, n_items=n_items, grid=grid, max_users=120)

@@ -26,6 +26,8 @@ __all__ = [
     "EASE_MAX_ITEMS",
     "EASE_MAX_GRAM",
     "ease_feasible",
+    "column_quadratic_forms",
+    "tuning_sample",
 ]
 
 EASE_GRID = (10, 50, 100, 200, 500, 1000, 2000, 5000)
@@ -239,7 +241,7 @@ def tune_ease(
     form = _ease_form(X.shape, form, max_items)
     for l2 in grid:
         _check_l2(l2)
-    users, targets = _tuning_sample(valid_users, valid_targets, max_users)
+    users, targets = tuning_sample(valid_users, valid_targets, max_users)
     # One eigendecomposition G = Q·diag(w)·Qᵀ would serve every λ as Q·diag(1/(w+λ))·Qᵀ, but it is
     # measured slower than a Cholesky inverse per λ. At 10k×10k (2 cores, load 5-6): dsyevd 217 cpu-s
     # (399 s wall) vs dpotrf+dpotri 31 cpu-s (61 s), and each λ would still need a [2000, 10k]·[10k, 10k]
@@ -365,7 +367,7 @@ def _dual_ease(gram: np.ndarray, X: sp.csr_matrix, *, l2: float) -> tuple[np.nda
     # saved only 15% of the tuning cpu (87.5 vs 103.6 cpu-s for those two l2). K⁻¹ is stored and
     # multiplied in float32, whose rounding cond(K) does not amplify.
     user_inverse = _spd_inverse(K)
-    item_scale = _item_scale(_column_quadratic_forms(X, user_inverse), l2)
+    item_scale = _item_scale(column_quadratic_forms(X, user_inverse), l2)
     return user_inverse.astype(np.float32), item_scale
 
 
@@ -386,7 +388,7 @@ def _dual_scores(X: sp.csr_matrix, user_inverse: np.ndarray, item_scale: np.ndar
     return scores
 
 
-def _column_quadratic_forms(X: sp.csr_matrix, M: np.ndarray, *, block: int = 2048) -> np.ndarray:
+def column_quadratic_forms(X: sp.csr_matrix, M: np.ndarray, *, block: int = 2048) -> np.ndarray:
     """``c[j] = x_jᵀ·M·x_j`` for every column ``x_j`` of ``X [n_users, n_items]`` and dense ``M [n_users, n_users]``.
 
     Sums ``X ∘ (M·X)`` down each column, one item block of ``(M·X)`` at a time (``n_users × nnz(X)``
@@ -433,7 +435,7 @@ def _ease_form(shape: tuple[int, int], form: str, max_items: int) -> str:
     return form
 
 
-def _tuning_sample(users, targets, max_users: int | None, *, seed: int = 0):
+def tuning_sample(users, targets, max_users: int | None, *, seed: int = 0):
     """A seeded sample of ``max_users`` validation entries (in their order), or all of them."""
     users = np.asarray(users, dtype=np.int64).reshape(-1)
     targets = np.asarray(targets, dtype=np.int64).reshape(-1)
