@@ -21,6 +21,17 @@ from recsys.models.towers import CFTower, ItemContentTower, SequenceUserTower
 MODEL_FORMAT = 2  # 1: one flat model (before the towers); `recsys.models.saving` still loads it
 
 
+def position_scores(states, item_vectors):
+    """`[B, L, d] · [n, d]ᵀ -> [B, L, n]`: every window position's score for every given item.
+
+    One 2-D matmul of the flattened positions: TensorFlow runs the equivalent einsum as a broadcast
+    batched matmul, which took 5x as long on a 2-core CPU (173 of a 433 ms shape-c step, fwd + bwd).
+    """
+    shape = ops.shape(states)
+    flat = ops.matmul(ops.reshape(states, (-1, shape[-1])), ops.transpose(item_vectors))
+    return ops.reshape(flat, (shape[0], shape[1], ops.shape(item_vectors)[0]))
+
+
 @keras.saving.register_keras_serializable(package="recsys")
 class HybridRecommender(keras.Model):
     """MF + a sequence user model + a text-CNN item model, trained with two next-item softmax losses.
@@ -158,9 +169,9 @@ class HybridRecommender(keras.Model):
         item_vectors = self.content_item_vectors(training=training)
         states = self.sequence_states(inputs, item_vectors, training=training)
         mask = catalogue_mask(self.item_trained)
-        content = ops.cast(ops.einsum("bld,nd->bln", states, item_vectors), f32)
+        content = ops.cast(position_scores(states, item_vectors), f32)
         content = content + ops.cast(self.content_bias, f32) + mask
-        cf = ops.einsum("bld,nd->bln", self.cf_user_states(users, inputs), self.cf_tower.item_vectors())
+        cf = position_scores(self.cf_user_states(users, inputs), self.cf_tower.item_vectors())
         cf = cf + ops.cast(self.cf_bias, f32) + mask
         return {"cf": cf, "content": content}
 
@@ -184,12 +195,12 @@ class HybridRecommender(keras.Model):
         targets = ops.cast(targets, "int32")
         target_vectors = ops.reshape(vectors[:n_slots], ops.shape(states))
         content_target = ops.sum(states * target_vectors, axis=-1, keepdims=True)
-        content = ops.einsum("bld,cd->blc", states, ops.take(vectors, rows, axis=0))
+        content = position_scores(states, ops.take(vectors, rows, axis=0))
         content = ops.cast(ops.concatenate([content_target, content], axis=2), f32)
         content = content + self._bias_columns(self.content_bias, targets, negatives)
         cf_states = self.cf_user_states(users, inputs)
         cf_target = ops.sum(cf_states * self.cf_tower.item_vectors(targets), axis=-1, keepdims=True)
-        cf = ops.concatenate([cf_target, ops.einsum("bld,cd->blc", cf_states, self.cf_tower.item_vectors(negatives))],
+        cf = ops.concatenate([cf_target, position_scores(cf_states, self.cf_tower.item_vectors(negatives))],
                              axis=2)
         cf = cf + self._bias_columns(self.cf_bias, targets, negatives)
         labels = ops.zeros(ops.shape(targets), "int32")

@@ -32,6 +32,7 @@ from recsys.models import HybridRecommender
 from recsys.progress import ETA_AFTER_STEPS, Progress, ProgressFn, TrainingCancelled, eta_seconds
 from recsys.serving import ServingVectors, blend
 from recsys.training.distributed import fit_with_strategy
+from recsys.training.optimizer import FusedAdam
 
 _BUILD_LOCK = threading.Lock()  # global seeds and dtype policy are process-wide while a model is built
 
@@ -530,7 +531,7 @@ def fit_hybrid(
                             config=config, mixed_precision=mixed)
         model.set_item_features(features, trained_mask)
         model.set_sampling_distribution(target_counts(windows, n_items))
-        model.compile(optimizer=keras.optimizers.Adam(learning_rate=config.lr, clipnorm=5.0), jit_compile=False)
+        model.compile(optimizer=FusedAdam(learning_rate=config.lr, clipnorm=5.0), jit_compile=False)
     # The global batch grows with the replicas (and on a GPU) so each device keeps a useful share.
     batch_size = config.batch_size * (4 if gpu else 1) * replicas
     pipeline = make_input_pipeline(windows, batch_size=batch_size, seed=config.seed, distributed=strategy is not None)
