@@ -24,7 +24,8 @@ class TrainConfig:
         lstm_units: width of that cell (LSTM or GRU units).
         cnn_filters, kernel_size: Conv1D of the item text model.
         word_dim: word embedding size of the text model.
-        text_len: tokens kept per item description.
+        text_len: tokens kept per item description (at most: training trims it to the longest text of the
+            catalogue, so the text CNN convolves no all-padding column).
         max_vocab: text vocabulary size.
         seq_len: how many recent events the LSTM reads (and the training window length).
         epochs: upper bound; early stopping on validation NDCG@10 usually stops sooner.

@@ -37,10 +37,20 @@ class TextVectorizer:
         self.max_tokens = max_tokens
         self.sequence_length = sequence_length
 
-    def fit(self, texts) -> "TextVectorizer":
+    def fit(self, texts, *, trim: bool = False) -> "TextVectorizer":
+        """Learns the vocabulary; `trim` also shortens `sequence_length` to the corpus's longest text.
+
+        Trimmed, the text CNN convolves no column that is padding for every item (titles-only
+        catalogues have 6-17 tokens, not 32): 40-75% less of its work per training step.
+        """
         counts: Counter[str] = Counter()
+        longest = 1
         for text in texts:
-            counts.update(set(tokenize(text)))
+            tokens = tokenize(text)
+            longest = max(longest, len(tokens))
+            counts.update(set(tokens))
+        if trim:
+            self.sequence_length = min(self.sequence_length, longest)
         # Most frequent first, ties alphabetical: the vocabulary is deterministic.
         ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
         self.vocabulary_ = [w for w, _ in ranked[: max(0, self.max_tokens - 2)]]

@@ -70,3 +70,15 @@ def test_last_sequences_left_padded():
     out = last_sequences(ev, n_users=3, seq_len=2)
     np.testing.assert_array_equal(out, [[2 + 1, 3 + 1], [0, 0], [0, 4 + 1]])
     np.testing.assert_array_equal(sequence_from_items([7, 8, 9], seq_len=4), [[0, 8, 9, 10]])
+
+
+def test_text_vectorizer_trim_shortens_to_the_longest_text_only():
+    from recsys.features import TextVectorizer
+
+    texts = ["red apple", "a very green pear indeed", ""]
+    trimmed = TextVectorizer(sequence_length=32).fit(texts, trim=True)
+    assert trimmed.sequence_length == 5
+    tokens = trimmed.transform(texts)
+    assert tokens.shape == (3, 5) and (tokens[1] > 0).all() and (tokens[2] == 0).all()
+    assert TextVectorizer(sequence_length=3).fit(texts, trim=True).sequence_length == 3  # never longer
+    assert TextVectorizer(sequence_length=32).fit(texts).sequence_length == 32  # only when asked

@@ -190,7 +190,8 @@ def build_model(*, n_users, n_items, vectorizer, encoder, config: TrainConfig,
             keras.config.set_dtype_policy("mixed_float16")
         try:
             model = HybridRecommender(
-                n_users=n_users, n_items=n_items, vocab_size=vectorizer.vocab_size, text_len=config.text_len,
+                n_users=n_users, n_items=n_items, vocab_size=vectorizer.vocab_size,
+                text_len=vectorizer.sequence_length,
                 n_categories=encoder.n_categories, dim=config.dim, lstm_units=config.lstm_units,
                 word_dim=config.word_dim, cnn_filters=config.cnn_filters, kernel_size=config.kernel_size,
                 dropout=config.dropout, num_sampled=config.num_negatives if sampled else 0, seed=config.seed,
@@ -504,7 +505,8 @@ def fit_hybrid(
             progress(Progress(phase="preparing", detail=detail, epochs=config.epochs))
 
     preparing("fitting the text vocabulary and item features")
-    vectorizer = TextVectorizer(max_tokens=config.max_vocab, sequence_length=config.text_len).fit(items["text"])
+    vectorizer = TextVectorizer(max_tokens=config.max_vocab, sequence_length=config.text_len).fit(items["text"],
+                                                                                                  trim=True)
     encoder = CategoryEncoder().fit(items["categories"])
     features = ItemFeatures.build(items, vectorizer, encoder)
     if windows is None:
