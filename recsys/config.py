@@ -29,6 +29,9 @@ class TrainConfig:
         max_vocab: text vocabulary size.
         seq_len: how many recent events the LSTM reads (and the training window length).
         epochs: upper bound; early stopping on validation NDCG@10 usually stops sooner.
+        max_trained_events: a second bound on epochs: epochs × training events stays within it (None =
+            no bound). Up to 250k events `epochs` decides; 1M events get 5 passes, each of which
+            already makes ten times the updates of a pass over 100k events.
         patience: epochs without a validation gain of `min_improvement` before stopping.
         min_improvement: relative validation gain (0.02 = 2%) over the epoch that last reset the patience
             that an epoch needs to reset it again; the best epoch's weights are kept whether or not its
@@ -63,7 +66,8 @@ class TrainConfig:
     max_vocab: int = 20000
     seq_len: int = 20
     epochs: int = 20
-    patience: int = 3
+    max_trained_events: int | None = 5_000_000
+    patience: int = 2
     min_improvement: float = 0.02
     batch_size: int = 64
     lr: float = 1e-2
@@ -84,6 +88,7 @@ class TrainConfig:
             "kernel_size": self.kernel_size >= 1, "word_dim": self.word_dim >= 1, "text_len": self.text_len >= 1,
             "max_vocab": self.max_vocab >= 3, "seq_len": self.seq_len >= 1, "epochs": self.epochs >= 1,
             "patience": self.patience >= 1, "min_improvement": self.min_improvement >= 0,
+            "max_trained_events": self.max_trained_events is None or self.max_trained_events >= 1,
             "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
             "dropout": 0 <= self.dropout < 1, "max_full_softmax_items": self.max_full_softmax_items >= 1,
             "num_negatives": self.num_negatives >= 1, "in_batch_negatives": self.in_batch_negatives >= 1,
@@ -99,6 +104,12 @@ class TrainConfig:
             raise ValueError(f"invalid time_budget_s={self.time_budget_s!r}: the time budget must be positive seconds")
         if self.alpha is not None and not 0.0 <= self.alpha <= 1.0:
             raise ValueError(f"invalid alpha={self.alpha!r}: α must be between 0 and 1")
+
+    def planned_epochs(self, n_events: int) -> int:
+        """Epochs to train on `n_events` training events: `epochs`, and at most `max_trained_events` events in all."""
+        if self.max_trained_events is None or n_events <= 0:
+            return self.epochs
+        return max(1, min(self.epochs, self.max_trained_events // n_events))
 
     def to_dict(self) -> dict:
         d = dataclasses.asdict(self)

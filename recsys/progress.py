@@ -23,7 +23,7 @@ class Progress:
         epoch, epochs: the current epoch (1-based) and the most that will run.
         step, steps: the batch within the epoch.
         best_epoch: the epoch whose weights are kept so far (0 = none yet).
-        stopped_by: why training ended: "epochs", "early stopping", "user" or "time budget".
+        stopped_by: why training ended: "epochs", "event budget", "early stopping", "user" or "time budget".
         eta_s: estimated seconds left, None until `ETA_AFTER_STEPS` batches were timed.
         history: one record per finished epoch.
     """

@@ -255,6 +255,27 @@ def test_patience_counts_only_epochs_that_gain_min_improvement(dataset):
     assert plain["validation"]["epochs_run"] > 3, plain["validation"]  # the planted data keeps improving
 
 
+def test_planned_epochs_cap_the_total_training_events():
+    config = TrainConfig(epochs=20, max_trained_events=5_000_000)
+    assert config.planned_epochs(100_000) == 20  # up to 250k events the epochs decide
+    assert config.planned_epochs(1_000_000) == 5
+    assert config.planned_epochs(20_000_000) == 1  # never below one pass
+    assert TrainConfig(epochs=20, max_trained_events=None).planned_epochs(10_000_000) == 20
+    with pytest.raises(ValueError, match="max_trained_events"):
+        TrainConfig(max_trained_events=0)
+
+
+def test_event_budget_ends_training_and_says_so(dataset):
+    """A budget of two passes over all events (a little more than that over the training targets) ends
+    training after 2-3 epochs of 6, and the run says the event budget ended it."""
+    events = len(dataset.events)
+    result = evaluate_dataset(dataset, TrainConfig(**{**TINY, "epochs": 6, "patience": 6, "min_improvement": 0.0,
+                                                      "max_trained_events": 2 * events}))
+    v = result["validation"]
+    assert 2 <= v["epochs_planned"] <= 3 and v["epochs_run"] == v["epochs_planned"], v
+    assert v["stopped_by"] == "event budget", v
+
+
 def test_validation_sweep_ranks_the_target_among_unseen_items():
     from scipy import sparse
 

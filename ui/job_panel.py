@@ -24,7 +24,8 @@ def _fmt_seconds(seconds) -> str:
 
 
 STOPPED_BY = {"epochs": "the epoch limit", "early stopping": "early stopping (no validation gain)",
-              "user": "you (best epoch kept)", "time budget": "the time budget"}
+              "user": "you (best epoch kept)", "time budget": "the time budget",
+              "event budget": "the event budget (max_trained_events: fewer passes over big data)"}
 
 
 def _active_label(what: str, job: TrainingJob) -> str:

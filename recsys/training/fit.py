@@ -338,15 +338,17 @@ class _TrainingMonitor(keras.callbacks.Callback):
     (Keeping each part's own best epoch instead was tried: no better on shape a or ML-100K, and the
     content part then often stopped before it had learned the planted causes of tests/test_explain.py.)
 
-    `stopped_by` says why training ended: "epochs", "early stopping", "user" (the stop event: keep the
+    `stopped_by` says why training ended: "epochs", "event budget" (the epochs that `max_trained_events`
+    allows), "early stopping", "user" (the stop event: keep the
     best epoch so far) or "time budget". A stop mid-epoch still validates that partial epoch, so a run
     stopped during its first epoch keeps a validated model.
     """
 
     def __init__(self, *, config, steps, validation, n_items, progress, cancel, fixed_alpha, stop=None,
-                 started=None):
+                 started=None, epochs=None):
         super().__init__()
         self.config, self.steps, self.validation = config, steps, validation
+        self.epochs = epochs if epochs is not None else config.epochs  # config.planned_epochs of the data
         self.n_items, self.progress, self.cancel, self.fixed_alpha = n_items, progress, cancel, fixed_alpha
         self.stop = stop
         self.history: list[dict] = []
@@ -357,7 +359,7 @@ class _TrainingMonitor(keras.callbacks.Callback):
         self.best_sweep: dict = {}
         self.wait = 0
         self.cancelled = False
-        self.stopped_by = "epochs"
+        self.stopped_by = "epochs" if self.epochs >= config.epochs else "event budget"
         self.started = started if started is not None else time.perf_counter()  # the budget counts from here
         self.start = time.perf_counter()
         self.epoch = 0
@@ -374,12 +376,12 @@ class _TrainingMonitor(keras.callbacks.Callback):
         if self.progress is None:
             return
         done_steps = (self.epoch - 1) * self.steps + step
-        eta = eta_seconds(seconds_per_step=self._seconds_per_step(), steps_left=self.config.epochs * self.steps - done_steps,
-                          validation_s=self.validation_s, validations_left=self.config.epochs - self.epoch + (phase == "training"))
+        eta = eta_seconds(seconds_per_step=self._seconds_per_step(), steps_left=self.epochs * self.steps - done_steps,
+                          validation_s=self.validation_s, validations_left=self.epochs - self.epoch + (phase == "training"))
         budget = self.config.time_budget_s
         if eta is not None and budget:
             eta = min(eta, max(0.0, budget - (time.perf_counter() - self.started)))
-        self.progress(Progress(phase=phase, detail=detail, epoch=self.epoch, epochs=self.config.epochs, step=step,
+        self.progress(Progress(phase=phase, detail=detail, epoch=self.epoch, epochs=self.epochs, step=step,
                                steps=self.steps, loss=self.loss, val_ndcg=val,
                                best_val_ndcg=self.best if self.best >= 0 else None, best_epoch=self.best_epoch,
                                elapsed_s=time.perf_counter() - self.start, eta_s=eta, history=list(self.history)))
@@ -532,7 +534,8 @@ def fit_hybrid(
         model = build_model(n_users=n_users, n_items=n_items, vectorizer=vectorizer, encoder=encoder,
                             config=config, mixed_precision=mixed)
         model.set_item_features(features, trained_mask)
-        model.set_sampling_distribution(target_counts(windows, n_items))
+        counts = target_counts(windows, n_items)
+        model.set_sampling_distribution(counts)
         model.compile(optimizer=FusedAdam(learning_rate=config.lr, clipnorm=5.0), jit_compile=False)
     # The global batch grows with the replicas (and on a GPU) so each device keeps a useful share.
     batch_size = config.batch_size * (4 if gpu else 1) * replicas
@@ -544,22 +547,24 @@ def fit_hybrid(
     preparing("starting the first batches (the first one traces the graph)")
     # Early stopping ranks a seeded sample of the validation users each epoch; α is chosen on all of them.
     watched = validation.sample(early_stopping_users(n_items), seed=config.seed) if validation is not None else None
+    epochs = config.planned_epochs(int(counts.sum()))  # at most max_trained_events target events in all
     monitor = _TrainingMonitor(config=config, steps=steps, validation=watched, n_items=n_items,
-                               progress=progress, cancel=cancel, fixed_alpha=config.alpha, stop=stop, started=t0)
+                               progress=progress, cancel=cancel, fixed_alpha=config.alpha, stop=stop, started=t0,
+                               epochs=epochs)
     if strategy is None and backend_name() == "tensorflow":
         # One iterator for the whole run (reshuffled each pass): a new tf.data iterator per epoch stalled
         # that epoch's first step by 1-9 s, at random, on 2 CPU cores (up to 40% of a 50k-item run).
-        model.fit(pipeline.repeat(), steps_per_epoch=steps, epochs=config.epochs, verbose=0, callbacks=[monitor],
+        model.fit(pipeline.repeat(), steps_per_epoch=steps, epochs=epochs, verbose=0, callbacks=[monitor],
                   shuffle=False)
     elif strategy is None:
-        model.fit(pipeline, epochs=config.epochs, verbose=0, callbacks=[monitor], shuffle=False)
+        model.fit(pipeline, epochs=epochs, verbose=0, callbacks=[monitor], shuffle=False)
     else:  # Keras 3's fit cannot train this model under tf.distribute (see recsys.training.distributed)
-        fit_with_strategy(model, pipeline, strategy=strategy, epochs=config.epochs, callbacks=[monitor])
+        fit_with_strategy(model, pipeline, strategy=strategy, epochs=epochs, callbacks=[monitor])
     if monitor.cancelled:
         raise TrainingCancelled("training was cancelled")
     if progress:
         progress(Progress(phase="finishing", detail="computing the serving vectors of every user and item",
-                          epoch=monitor.epoch, epochs=config.epochs, steps=steps, step=steps,
+                          epoch=monitor.epoch, epochs=epochs, steps=steps, step=steps,
                           loss=monitor.loss, best_val_ndcg=monitor.best if monitor.best >= 0 else None,
                           best_epoch=monitor.best_epoch, stopped_by=monitor.stopped_by,
                           elapsed_s=time.perf_counter() - t0, eta_s=None, history=list(monitor.history)))
@@ -589,7 +594,8 @@ def fit_hybrid(
     validation_result = {"alpha_sweep": {str(a): v for a, v in sweep.items()}, "best_alpha": best_alpha,
                          "ndcg@10": sweep.get(best_alpha) if sweep else None, "best_epoch": monitor.best_epoch,
                          "n_users": int(len(validation.users)) if validation is not None else 0,
-                         "epochs_run": len(monitor.history), "stopped_by": monitor.stopped_by, **choice}
+                         "epochs_run": len(monitor.history), "epochs_planned": epochs, "stopped_by": monitor.stopped_by,
+                         **choice}
     return TrainedModel(model=model, vectorizer=vectorizer, category_encoder=encoder, vectors=vectors,
                         history=monitor.history, best_epoch=monitor.best_epoch, validation=validation_result,
                         train_seconds=time.perf_counter() - t0, device=device, evaluation_vectors=evaluation_vectors,

@@ -69,7 +69,7 @@ def fit_prepared(prepared: PreparedInputs, config: TrainConfig, *, k: int = 10, 
     if progress:
         progress(Progress(phase="evaluating", detail="test metrics of the model" + (
             " and of the baselines (popularity, item-kNN, EASE)" if baselines else ""),
-            epoch=len(trained.history), epochs=config.epochs, best_epoch=trained.best_epoch,
+            epoch=len(trained.history), epochs=trained.validation.get("epochs_planned", config.epochs), best_epoch=trained.best_epoch,
             stopped_by=trained.validation.get("stopped_by"), history=list(trained.history)))
     test_vectors = getattr(trained, "evaluation_vectors", None) or trained.vectors  # stand-ins in tests lack them
     evaluation = evaluation_report(
@@ -156,7 +156,8 @@ def run_training(dataset, config: TrainConfig, *, prepare, run_dir=None, store=N
     refit_seconds = 0.0
     if refit:
         started = time.perf_counter()
-        refit_config = dataclasses.replace(config, epochs=max(1, int(first.best_epoch)), time_budget_s=None)
+        refit_config = dataclasses.replace(config, epochs=max(1, int(first.best_epoch)), time_budget_s=None,
+                                           max_trained_events=None)  # exactly the first fit's best epoch count
         trained = fit_hybrid(prepared.events, prepared.items, n_users=prepared.n_users, config=refit_config,
                              progress=progress, cancel=cancel, strategy=strategy)
         trained.history, trained.best_epoch, trained.validation = first.history, first.best_epoch, first.validation
@@ -171,13 +172,14 @@ def run_training(dataset, config: TrainConfig, *, prepare, run_dir=None, store=N
                "replicas": int(strategy.num_replicas_in_sync) if strategy is not None else 1, **prepared.notes}
     if progress:
         progress(Progress(phase="finishing", detail="writing the run folder", epoch=len(trained.history),
-                          epochs=config.epochs, best_epoch=trained.best_epoch, stopped_by=stopped_by,
+                          epochs=trained.validation.get("epochs_planned", config.epochs), best_epoch=trained.best_epoch,
+                          stopped_by=stopped_by,
                           history=list(trained.history)))
     write_run(path, trained=trained, dataset=dataset, config=config, events=prepared.stored_events(),
               metrics=metrics, key=key)
     run = load_run(path)
     if progress:
-        progress(Progress(phase="done", epoch=len(trained.history), epochs=config.epochs, history=trained.history,
+        progress(Progress(phase="done", epoch=len(trained.history), epochs=trained.validation.get("epochs_planned", config.epochs), history=trained.history,
                           loss=trained.history[-1]["loss"] if trained.history else None,
                           best_val_ndcg=trained.validation.get("ndcg@10"), best_epoch=trained.best_epoch,
                           stopped_by=stopped_by, elapsed_s=first.train_seconds))
