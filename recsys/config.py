@@ -37,6 +37,8 @@ class TrainConfig:
             that an epoch needs to reset it again; the best epoch's weights are kept whether or not its
             gain counted, so a slowly creeping curve stops instead of using up the epochs.
         batch_size, lr, dropout: optimisation settings.
+        min_steps_per_epoch: small data trains with smaller batches: `batch_size` is halved (down to 16)
+            while an epoch would have fewer steps than this (1,500 windows: 32 instead of 64).
         max_full_softmax_items: catalogues up to this size train with a full softmax; larger ones
             with a logQ-corrected sampled softmax: each target against `in_batch_negatives` of the
             batch's other targets plus `num_negatives` uniform items, accidental hits removed, so a
@@ -70,6 +72,7 @@ class TrainConfig:
     patience: int = 2
     min_improvement: float = 0.02
     batch_size: int = 64
+    min_steps_per_epoch: int = 40
     lr: float = 1e-2
     dropout: float = 0.3
     max_full_softmax_items: int = 2048
@@ -89,7 +92,7 @@ class TrainConfig:
             "max_vocab": self.max_vocab >= 3, "seq_len": self.seq_len >= 1, "epochs": self.epochs >= 1,
             "patience": self.patience >= 1, "min_improvement": self.min_improvement >= 0,
             "max_trained_events": self.max_trained_events is None or self.max_trained_events >= 1,
-            "batch_size": self.batch_size >= 1, "lr": self.lr > 0,
+            "batch_size": self.batch_size >= 1, "lr": self.lr > 0, "min_steps_per_epoch": self.min_steps_per_epoch >= 1,
             "dropout": 0 <= self.dropout < 1, "max_full_softmax_items": self.max_full_softmax_items >= 1,
             "num_negatives": self.num_negatives >= 1, "in_batch_negatives": self.in_batch_negatives >= 1,
         }

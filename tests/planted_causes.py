@@ -69,7 +69,7 @@ def cause_dataset(**kwargs):
 
 
 TINY_CAUSES = dict(dim=16, lstm_units=32, cnn_filters=16, kernel_size=2, word_dim=8, text_len=8, seq_len=8,
-                   epochs=30, patience=30, batch_size=32, lr=1e-2, dropout=0.1, seed=2)
+                   epochs=30, patience=30, batch_size=32, lr=1e-2, dropout=0.1, seed=2, min_steps_per_epoch=1)
 
 
 def one_word_dataset(*, n_users=160, seed=0):

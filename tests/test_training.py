@@ -265,6 +265,16 @@ def test_planned_epochs_cap_the_total_training_events():
         TrainConfig(max_trained_events=0)
 
 
+def test_small_data_trains_with_smaller_batches():
+    from recsys.training.fit import batch_size_for
+
+    assert batch_size_for(1_500, 64, min_steps=40) == 32  # 24 steps at 64, 47 at 32
+    assert batch_size_for(5_000, 64, min_steps=40) == 64  # 79 steps: unchanged
+    assert batch_size_for(100, 64, min_steps=40) == 16  # never below 16
+    assert batch_size_for(100, 8, min_steps=40) == 8  # never larger than asked
+    assert batch_size_for(1_500, 64, min_steps=1) == 64
+
+
 def test_event_budget_ends_training_and_says_so(dataset):
     """A budget of two passes over all events (a little more than that over the training targets) ends
     training after 2-3 epochs of 6, and the run says the event budget ended it."""
