@@ -220,14 +220,18 @@ def _np(x) -> np.ndarray:
     return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float32)
 
 
-def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, batch_size: int = 2048) -> ServingVectors:
+def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, batch_size: int = 2048,
+                            item_vectors=None) -> ServingVectors:
     """All user and item vectors of both parts; cold items keep their content vector only.
 
     `sequences` `[n_users, L]` (row = user index) are what the LSTM reads and what the CF user vector
     folds in: cf_user[u] = U_u + |S_u|^(-1/2) Σ_{j ∈ S_u} Y_j (`recsys.models.fold_in_cf_vector`).
+    `item_vectors`: the catalogue's content vectors C when already computed for these weights (they
+    do not depend on the sequences; the text CNN over a 50k-item catalogue takes about a second).
     """
     trained = _np(model.item_trained) > 0.5
-    item_vectors = model.content_item_vectors_in_chunks()
+    if item_vectors is None:
+        item_vectors = model.content_item_vectors_in_chunks()
     seq_user, cf_user = [], []
     for start in range(0, len(sequences), batch_size):
         rows = np.asarray(sequences[start : start + batch_size])
@@ -581,24 +585,30 @@ def fit_hybrid(
                           loss=monitor.loss, best_val_ndcg=monitor.best if monitor.best >= 0 else None,
                           best_epoch=monitor.best_epoch, stopped_by=monitor.stopped_by,
                           elapsed_s=time.perf_counter() - t0, eta_s=None, history=list(monitor.history)))
+    # The best epoch's weights are restored and fixed from here: one pass of the item tower serves every
+    # set of user vectors below (it was four passes over the catalogue).
+    item_vectors = model.content_item_vectors_in_chunks()
     if serving_sequences is None:
         serving = serving_events if serving_events is not None else events
-        vectors = serving_vectors_for(model, serving, n_users=n_users, seq_len=config.seq_len)
+        vectors = serving_vectors_for(model, serving, n_users=n_users, seq_len=config.seq_len,
+                                      item_vectors=item_vectors)
     else:
-        vectors = compute_serving_vectors(model, serving_sequences)
+        vectors = compute_serving_vectors(model, serving_sequences, item_vectors=item_vectors)
     evaluation_vectors = train_vectors = None
     if evaluation_events is not None:
-        evaluation_vectors = serving_vectors_for(model, evaluation_events, n_users=n_users, seq_len=config.seq_len)
+        evaluation_vectors = serving_vectors_for(model, evaluation_events, n_users=n_users, seq_len=config.seq_len,
+                                                 item_vectors=item_vectors)
         if events is not None:
-            train_vectors = serving_vectors_for(model, events, n_users=n_users, seq_len=config.seq_len)
+            train_vectors = serving_vectors_for(model, events, n_users=n_users, seq_len=config.seq_len,
+                                                item_vectors=item_vectors)
     sweep = monitor.best_sweep
     choice: dict = {}
     if config.alpha is not None:
         best_alpha = config.alpha
     elif sweep and validation is not None and len(validation.users):
         # The best epoch's weights are restored: its per-user NDCG@10 decides how much the blend is trusted.
-        per_user = validation_sweep(compute_serving_vectors(model, validation.sequences_full), validation,
-                                    n_items=n_items, per_user=True)
+        best_vectors = compute_serving_vectors(model, validation.sequences_full, item_vectors=item_vectors)
+        per_user = validation_sweep(best_vectors, validation, n_items=n_items, per_user=True)
         best_alpha, choice = choose_alpha(per_user)
     elif sweep:
         best_alpha = max(sweep, key=lambda a: (sweep[a], -abs(a - 0.5)))
@@ -615,11 +625,13 @@ def fit_hybrid(
                         train_vectors=train_vectors)
 
 
-def serving_vectors_for(model: HybridRecommender, events: pd.DataFrame, *, n_users: int, seq_len: int) -> ServingVectors:
+def serving_vectors_for(model: HybridRecommender, events: pd.DataFrame, *, n_users: int, seq_len: int,
+                        item_vectors=None) -> ServingVectors:
     """The serving vectors of every user after `events` (each user's last `seq_len` events) and of every item.
 
     The one place that turns a trained model plus a set of events into `ServingVectors`: a run's
     test-time vectors (history before each test event) and its served vectors (every event) both come
     from here.
     """
-    return compute_serving_vectors(model, last_sequences(events, n_users=n_users, seq_len=seq_len))
+    return compute_serving_vectors(model, last_sequences(events, n_users=n_users, seq_len=seq_len),
+                                   item_vectors=item_vectors)
