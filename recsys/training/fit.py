@@ -90,8 +90,13 @@ class ValidationData:
         keep = np.sort(np.random.default_rng(seed).choice(len(self.users), size=n, replace=False))
         part = ValidationData(users=self.users[keep], targets=self.targets[keep], sequences=self.sequences[keep],
                               exclude=self.exclude)
-        part.sequences_full = getattr(self, "sequences_full", None)
         return part
+
+    def renumbered(self) -> "ValidationData":
+        """The same users numbered 0..n-1 (exclusions row-aligned), to rank against vectors of these users only."""
+        exclude = self.exclude.tocsr() if hasattr(self.exclude, "tocsr") else self.exclude
+        return ValidationData(users=np.arange(len(self.users)), targets=self.targets, sequences=self.sequences,
+                              exclude=exclude[np.asarray(self.users)])
 
 
 @dataclass
@@ -221,13 +226,15 @@ def _np(x) -> np.ndarray:
 
 
 def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, batch_size: int = 2048,
-                            item_vectors=None) -> ServingVectors:
+                            item_vectors=None, users: np.ndarray | None = None) -> ServingVectors:
     """All user and item vectors of both parts; cold items keep their content vector only.
 
     `sequences` `[n_users, L]` (row = user index) are what the LSTM reads and what the CF user vector
     folds in: cf_user[u] = U_u + |S_u|^(-1/2) Σ_{j ∈ S_u} Y_j (`recsys.models.fold_in_cf_vector`).
     `item_vectors`: the catalogue's content vectors C when already computed for these weights (they
     do not depend on the sequences; the text CNN over a 50k-item catalogue takes about a second).
+    `users`: the user index of each row of `sequences` (default: row i is user i); the user vectors
+    then follow the rows.
     """
     trained = _np(model.item_trained) > 0.5
     if item_vectors is None:
@@ -238,8 +245,8 @@ def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, 
         batch = keras.ops.convert_to_tensor(rows)
         states = model.sequence_states(batch, item_vectors, training=False)
         seq_user.append(_np(states[:, -1, :]))
-        users = keras.ops.convert_to_tensor(np.arange(start, start + len(rows), dtype=np.int32))
-        cf_user.append(_np(model.cf_user_vectors(users, batch)))
+        ids = np.arange(start, start + len(rows)) if users is None else np.asarray(users)[start : start + len(rows)]
+        cf_user.append(_np(model.cf_user_vectors(keras.ops.convert_to_tensor(ids.astype(np.int32)), batch)))
     seq_user = np.concatenate(seq_user) if seq_user else np.zeros((0, model.dim), np.float32)
     cf_user = np.concatenate(cf_user) if cf_user else np.zeros((0, model.dim), np.float32)
     cf_item = _np(model.cf_item_table()).copy()
@@ -364,6 +371,7 @@ class _TrainingMonitor(keras.callbacks.Callback):
                  started=None, epochs=None):
         super().__init__()
         self.config, self.steps, self.validation = config, steps, validation
+        self.validation_local = validation.renumbered() if validation is not None else None
         self.epochs = epochs if epochs is not None else config.epochs  # config.planned_epochs of the data
         self.n_items, self.progress, self.cancel, self.fixed_alpha = n_items, progress, cancel, fixed_alpha
         self.stop = stop
@@ -436,8 +444,9 @@ class _TrainingMonitor(keras.callbacks.Callback):
         record = {"epoch": epoch + 1, "loss": float(logs.get("loss", float("nan"))),
                   "seconds": time.perf_counter() - self.start}
         if self.validation is not None and len(self.validation.users):
-            vectors = compute_serving_vectors(self.model, self.validation.sequences_full)
-            sweep = validation_sweep(vectors, self.validation, n_items=self.n_items)
+            # user vectors of the watched users only (the LSTM over every user was 20-75% of the ranking's cost)
+            vectors = compute_serving_vectors(self.model, self.validation.sequences, users=self.validation.users)
+            sweep = validation_sweep(vectors, self.validation_local, n_items=self.n_items)
             monitored = sweep[self.fixed_alpha] if self.fixed_alpha is not None else max(sweep.values())
             record.update({"val_ndcg@10": monitored, "val_ndcg@10_cf": sweep[1.0],
                            "val_ndcg@10_content": sweep[0.0]})
@@ -562,9 +571,6 @@ def fit_hybrid(
     batch_size = batch_size_for(n_windows, batch_size, min_steps=config.min_steps_per_epoch)
     pipeline = make_input_pipeline(windows, batch_size=batch_size, seed=config.seed, distributed=strategy is not None)
     steps = math.ceil(n_windows / batch_size)
-    if validation is not None:
-        validation.sequences_full = np.zeros((n_users, config.seq_len), np.int32)
-        validation.sequences_full[validation.users] = validation.sequences
     preparing("starting the first batches (the first one traces the graph)")
     # Early stopping ranks a seeded sample of the validation users each epoch; α is chosen on all of them.
     watched = validation.sample(early_stopping_users(n_items), seed=config.seed) if validation is not None else None
@@ -611,8 +617,9 @@ def fit_hybrid(
         best_alpha = config.alpha
     elif sweep and validation is not None and len(validation.users):
         # The best epoch's weights are restored: its per-user NDCG@10 decides how much the blend is trusted.
-        best_vectors = compute_serving_vectors(model, validation.sequences_full, item_vectors=item_vectors)
-        per_user = validation_sweep(best_vectors, validation, n_items=n_items, per_user=True)
+        best_vectors = compute_serving_vectors(model, validation.sequences, users=validation.users,
+                                               item_vectors=item_vectors)
+        per_user = validation_sweep(best_vectors, validation.renumbered(), n_items=n_items, per_user=True)
         best_alpha, choice = choose_alpha(per_user)
     elif sweep:
         best_alpha = max(sweep, key=lambda a: (sweep[a], -abs(a - 0.5)))
