@@ -40,7 +40,7 @@ JAX_SCRIPT = textwrap.dedent("""
     from planted import TINY, planted_dataset
     from recsys.config import TrainConfig
     from recsys.serving import recommend
-    from recsys.training import evaluate_dataset, fit_hybrid, train_run
+    from recsys.training import fit_hybrid, train_run
 
     try:
         import tensorflow  # noqa: F401
@@ -49,8 +49,8 @@ JAX_SCRIPT = textwrap.dedent("""
         tf_importable = False
     dataset = planted_dataset()
     config = TrainConfig(**TINY)
-    result = evaluate_dataset(dataset, config, baselines=True)
-    run = train_run(dataset, config, run_dir=sys.argv[1])
+    run = train_run(dataset, config, run_dir=sys.argv[1])  # its test report is evaluate's (one training, not two)
+    result = run.metrics["evaluation"]
     run.load_model()  # safe-mode reload under JAX
     recs = recommend(run, k=5)
     mixed = fit_hybrid(dataset.events, dataset.items, n_users=dataset.n_users,

@@ -34,8 +34,8 @@ def run(run_and_progress):
     return run_and_progress[0]
 
 
-def test_model_finds_the_planted_sequence_far_above_popularity(dataset):
-    result = evaluate_dataset(dataset, TrainConfig(**TINY))
+def test_model_finds_the_planted_sequence_far_above_popularity(run):
+    result = run.metrics["evaluation"]  # the stored test report: what `evaluate` reports for this data + config
     model_hr = result["model"]["HR@10"]
     pop_hr = result["baselines"]["popularity"]["HR@10"]
     assert model_hr >= 0.8, result["model"]
@@ -187,10 +187,10 @@ def test_unwritable_run_dir_fails_before_any_training(dataset, tmp_path):
 def test_sampled_softmax_for_big_catalogues_learns_the_pattern(dataset, tmp_path):
     """A catalogue above max_full_softmax_items trains on the batch's targets + uniform negatives."""
     config = TrainConfig(**{**TINY, "max_full_softmax_items": 10, "num_negatives": 16})
-    result = evaluate_dataset(dataset, config, baselines=True)
+    run = train_run(dataset, config, run_dir=tmp_path / "sampled")
+    result = run.metrics["evaluation"]
     assert result["model"]["HR@10"] >= 0.6, result["model"]
     assert result["model"]["HR@10"] >= 2 * result["baselines"]["popularity"]["HR@10"]
-    run = train_run(dataset, config, run_dir=tmp_path / "sampled")
     model = run.load_model()
     assert model.num_sampled == 16
     recs = recommend(run, k=5)
@@ -359,3 +359,23 @@ def test_alpha_falls_back_to_the_stronger_part_when_validation_cannot_tell():
     clear[0.0] = cf - 0.2
     alpha, info = choose_alpha(clear)
     assert alpha == 0.3 and info["alpha_choice"] == "blend"
+
+
+def test_validation_ranks_the_watched_users_with_their_own_vectors(run):
+    """Early stopping computes user vectors for the watched users only: the same vectors as for everyone."""
+    from recsys.evaluation.metrics import interaction_matrix
+    from recsys.features import last_sequences
+    from recsys.training import ValidationData, compute_serving_vectors
+
+    model = run.load_model()
+    sequences = last_sequences(run.events, n_users=run.n_users, seq_len=TINY["seq_len"])
+    watched = np.array([5, 0, 9])
+    everyone = compute_serving_vectors(model, sequences)
+    some = compute_serving_vectors(model, sequences[watched], users=watched)
+    for name in ("cf_user", "seq_user"):
+        np.testing.assert_allclose(getattr(some, name), getattr(everyone, name)[watched], rtol=1e-5, atol=1e-6)
+    exclude = interaction_matrix(run.events, n_users=run.n_users, n_items=run.n_items)
+    local = ValidationData(users=watched, targets=np.zeros(3, np.int64), sequences=sequences[watched],
+                           exclude=exclude).renumbered()
+    assert local.users.tolist() == [0, 1, 2]
+    assert (local.exclude != exclude.tocsr()[watched]).nnz == 0
