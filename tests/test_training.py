@@ -367,13 +367,20 @@ def test_validation_ranks_the_watched_users_with_their_own_vectors(run):
     from recsys.features import last_sequences
     from recsys.training import ValidationData, compute_serving_vectors
 
-    model = run.load_model()
+    from recsys.models import HybridRecommender
+
+    trained = run.load_model()
+    # the same model with a free per-user CF offset U_u, so each vector depends on which user a row is
+    with_offset = HybridRecommender.from_config({**trained.get_config(), "cf_user_offset": True})
+    with_offset.build()
+    assert with_offset.cf_user_table() is not None
     sequences = last_sequences(run.events, n_users=run.n_users, seq_len=TINY["seq_len"])
     watched = np.array([5, 0, 9])
-    everyone = compute_serving_vectors(model, sequences)
-    some = compute_serving_vectors(model, sequences[watched], users=watched)
-    for name in ("cf_user", "seq_user"):
-        np.testing.assert_allclose(getattr(some, name), getattr(everyone, name)[watched], rtol=1e-5, atol=1e-6)
+    for model in (trained, with_offset):
+        everyone = compute_serving_vectors(model, sequences)
+        some = compute_serving_vectors(model, sequences[watched], users=watched)
+        for name in ("cf_user", "seq_user"):
+            np.testing.assert_allclose(getattr(some, name), getattr(everyone, name)[watched], rtol=1e-5, atol=1e-6)
     exclude = interaction_matrix(run.events, n_users=run.n_users, n_items=run.n_items)
     local = ValidationData(users=watched, targets=np.zeros(3, np.int64), sequences=sequences[watched],
                            exclude=exclude).renumbered()
