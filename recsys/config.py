@@ -76,7 +76,7 @@ class TrainConfig:
     lr: float = 1e-2
     dropout: float = 0.3
     max_full_softmax_items: int = 2048
-    num_negatives: int = 512
+    num_negatives: int = 128
     in_batch_negatives: int = 2048
     min_rating: float | None = None
     rating_weights: bool = False

@@ -124,7 +124,10 @@ class ItemContentTower(layers.Layer):
         self.cnn_filters = cnn_filters
         self.kernel_size = kernel_size
         self.dropout_rate = dropout
-        self.id_embedding = layers.Embedding(n_items, dim, embeddings_initializer=_init(), name="id_embedding")
+        # Zeros: an item's content vector starts as its text and categories alone. A random id vector is
+        # noise that a rarely seen item keeps for epochs (at 50k items each item is a target ~2 times an
+        # epoch); the text and category parts already make the items differ, so nothing needs symmetry breaking.
+        self.id_embedding = layers.Embedding(n_items, dim, embeddings_initializer="zeros", name="id_embedding")
         self.word_embedding = layers.Embedding(vocab_size, word_dim, name="word_embedding")
         self.conv = layers.Conv1D(cnn_filters, kernel_size, padding="same", activation="relu", name="conv")
         self.text_dense = layers.Dense(dim, name="text_dense")
