@@ -78,8 +78,19 @@ def serve_in_plain_tensorflow(savedmodel, history, alphas: dict, tmp_path, user_
 
 
 def assert_same_lists(served, expected, row, what):
-    assert served["item_ids"][row] == expected["item_id"].astype(str).tolist(), what
-    np.testing.assert_allclose(served["scores"][row], expected["score"], rtol=1e-4, atol=1e-4, err_msg=what)
+    """Same scores position by position, and the same items, where exactly tied items may come in either order.
+
+    Two items with the same features and no training events (an untrained item and a cold item with the
+    same text words) score the same; TensorFlow's and numpy's float rounding then decide their order.
+    """
+    ids, scores = expected["item_id"].astype(str).tolist(), expected["score"].to_numpy()
+    np.testing.assert_allclose(served["scores"][row], scores, rtol=1e-4, atol=1e-4, err_msg=what)
+    start = 0
+    for end in range(1, len(ids) + 1):
+        if end == len(ids) or abs(scores[end] - scores[end - 1]) > 1e-5:
+            if end < len(ids) or start == end - 1:  # a tie at the cut-off may let in another tied item
+                assert sorted(served["item_ids"][row][start:end]) == sorted(ids[start:end]), what
+            start = end
 
 
 def test_plain_tensorflow_serves_the_same_top_k_as_the_studio_for_20_users(run, savedmodel, tmp_path):
