@@ -90,6 +90,20 @@ def test_text_changes_content_vector_but_not_for_textless_items(tiny_model):
     np.testing.assert_allclose(base[2], other[2])
 
 
+def test_an_untrained_model_scores_a_trained_item_by_its_text_and_categories_alone(tiny_model):
+    """The id vectors start at zero: before training, a trained item's content vector is the one its
+    features give a cold item (id part off), so rare items carry no random id noise into training."""
+    features = (tiny_model.item_tokens, tiny_model.item_categories, tiny_model.item_has_text)
+    trained = keras.ops.convert_to_numpy(tiny_model.content_item_vectors(
+        tokens=features[0], categories=features[1], has_text=features[2],
+        id_scale=np.ones(tiny_model.n_items, np.float32)))
+    cold = keras.ops.convert_to_numpy(tiny_model.content_item_vectors(
+        tokens=features[0], categories=features[1], has_text=features[2],
+        id_scale=np.zeros(tiny_model.n_items, np.float32)))
+    np.testing.assert_array_equal(trained, cold)
+    assert np.abs(trained).max() > 0  # the text and category parts still make the vectors
+
+
 def _sampled_model(num_sampled, *, log_q=True, num_in_batch=0):
     items = pd.DataFrame({"text": ["a b", "b c", "c d", "d e", "e f"], "categories": [[]] * 5})
     vec = TextVectorizer(sequence_length=3).fit(items["text"])
