@@ -340,6 +340,34 @@ def test_validation_sweep_in_threaded_blocks_equals_the_plain_blend_bit_for_bit(
         assert np.array_equal(got[a], (1.0 / np.log2(rank + 2.0)).astype(np.float32)), a
 
 
+def test_target_ranks_skip_only_items_below_the_target_in_both_parts():
+    """The prefilter of `target_ranks_at_alphas` keeps the brute-force count, also for items a rounding
+    step below the target in both parts (a blend may round them up to a tie, which counts)."""
+    from recsys.evaluation.metrics import ALPHA_GRID
+    from recsys.serving import blend
+    from recsys.training.fit import target_ranks_at_alphas
+
+    rng = np.random.default_rng(7)
+    b, n = 40, 3000
+    cf = rng.normal(size=(b, n)).astype(np.float32)
+    content = (0.7 * cf + 0.3 * rng.normal(size=(b, n))).astype(np.float32)  # correlated parts, as trained
+    r = np.arange(b)
+    targets = np.argsort(-(cf + content), axis=1)[r, rng.integers(0, 30, b)]  # near the top: few candidates
+    t_cf, t_content = cf[r, targets], content[r, targets]
+    for step in range(1, 6):  # items 1-5 ulps below the target in both parts, and exact copies of it
+        cf[:, step] = np.nextafter(t_cf, -np.inf) if step < 5 else t_cf
+        content[:, step] = np.nextafter(t_content, -np.inf) if step != 3 else t_content
+        for _ in range(step - 1):
+            cf[:, step] = np.nextafter(cf[:, step], -np.inf)
+    t_cf, t_content = cf[r, targets], content[r, targets]
+    got = target_ranks_at_alphas(cf, content, t_cf, t_content, ALPHA_GRID)
+    for j, a in enumerate(ALPHA_GRID):
+        scores = blend(cf, content, a)
+        expected = (scores >= blend(t_cf, t_content, a)[:, None]).sum(axis=1) - 1
+        assert np.array_equal(got[j], expected), a
+    assert got.max() < n // 10  # the targets are near the top, so the ranks are small
+
+
 def test_alpha_falls_back_to_the_stronger_part_when_validation_cannot_tell():
     from recsys.evaluation.metrics import ALPHA_GRID
     from recsys.training import choose_alpha
