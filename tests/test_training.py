@@ -354,7 +354,9 @@ def test_target_ranks_skip_only_items_below_the_target_in_both_parts():
     r = np.arange(b)
     targets = np.argsort(-(cf + content), axis=1)[r, rng.integers(0, 30, b)]  # near the top: few candidates
     t_cf, t_content = cf[r, targets], content[r, targets]
-    for step in range(1, 6):  # items 1-5 ulps below the target in both parts, and exact copies of it
+    # items 1-5: cf 1-4 ulps below the target's (item 5: equal), content 1 ulp below (item 3: equal);
+    # a blend can round any of them up to the target's score
+    for step in range(1, 6):
         cf[:, step] = np.nextafter(t_cf, -np.inf) if step < 5 else t_cf
         content[:, step] = np.nextafter(t_content, -np.inf) if step != 3 else t_content
         for _ in range(step - 1):

@@ -269,9 +269,9 @@ def target_ranks_at_alphas(cf, content, t_cf, t_content, alphas) -> np.ndarray:
     items that can reach the target are blended: the blend is a weighted mean, monotone in both parts,
     so an item below the target in both parts stays below it at every α. "Below" keeps a margin of
     1e-5 of the target's scores, far above float32 rounding, so rounded ties are still counted. Most of
-    a big catalogue is below the target in both parts; the α loop then runs over a few percent of it
-    (the ranking of 1,000 users at 50k items: 0.7 → 0.2 s on 2 cores). numpy releases the GIL, so row
-    blocks run in parallel threads.
+    a big catalogue is below the target in both parts (1% of 50k items were not, with correlated
+    synthetic parts and targets in the top 500): 320 users took 0.11 s instead of 0.29 s, one thread.
+    numpy releases the GIL, so row blocks run in parallel threads.
     """
     margin = 1e-5 * (np.abs(t_cf) + np.abs(t_content)) + 1e-30
     reach = (cf >= (t_cf - margin)[:, None]) | (content >= (t_content - margin)[:, None])
@@ -303,7 +303,7 @@ def validation_sweep(vectors: ServingVectors, validation: ValidationData, *, n_i
     exclude = validation.exclude.tocsr() if hasattr(validation.exclude, "tocsr") else validation.exclude
     out = {a: np.zeros(len(users), np.float32) for a in ALPHA_GRID}
     batch_size = max(16, min(batch_size, 16_000_000 // max(n_items, 1)))  # ~64 MB per score matrix
-    rows_per_task = max(1, 250_000 // max(n_items, 1))  # ~1 MB per row block: the α loop stays in cache
+    rows_per_task = max(1, 250_000 // max(n_items, 1))  # ~1 MB per row block (5 rows at 50k items: faster than 20 or 80)
     with ThreadPoolExecutor(max_workers=min(4, os.cpu_count() or 1)) as pool:
         for start in range(0, len(users), batch_size):
             batch, tgt = users[start : start + batch_size], targets[start : start + batch_size]
