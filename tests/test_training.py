@@ -416,3 +416,69 @@ def test_validation_ranks_the_watched_users_with_their_own_vectors(run):
                            exclude=exclude).renumbered()
     assert local.users.tolist() == [0, 1, 2]
     assert (local.exclude != exclude.tocsr()[watched]).nnz == 0
+
+
+def test_alpha_choice_reuses_the_watched_users_and_ranks_only_the_rest(dataset, monkeypatch):
+    """The α choice ranks every validation user with the best epoch's weights: the watched users'
+    per-user NDCG@10 comes from that epoch's early-stopping ranking, the others are ranked at the end.
+    Recomputing all of them from the returned model gives the same choice and gain."""
+    import recsys.training.fit as fit
+    from recsys.evaluation.metrics import interaction_matrix
+    from recsys.features import last_sequences
+    from recsys.split import leave_last_out_split
+    from recsys.training import ValidationData, choose_alpha, compute_serving_vectors, fit_hybrid, validation_sweep
+
+    monkeypatch.setattr(fit, "early_stopping_users", lambda n_items: 7)
+    config = TrainConfig(**{**TINY, "epochs": 3})
+    split = leave_last_out_split(dataset.events)
+    users = split.valid["user"].to_numpy(np.int64)
+    valid = ValidationData(users=users, targets=split.valid["item"].to_numpy(np.int64),
+                           sequences=last_sequences(split.train, n_users=dataset.n_users, seq_len=config.seq_len)[users],
+                           exclude=interaction_matrix(split.train, n_users=dataset.n_users, n_items=dataset.n_items))
+    assert len(users) > 7
+    trained = fit_hybrid(split.train, dataset.items, n_users=dataset.n_users, config=config, validation=valid)
+    vectors = compute_serving_vectors(trained.model, valid.sequences, users=valid.users)
+    per_user = validation_sweep(vectors, valid.renumbered(), n_items=dataset.n_items, per_user=True)
+    alpha, info = choose_alpha(per_user)
+    got = trained.validation
+    assert got["best_alpha"] == alpha and got["alpha_choice"] == info["alpha_choice"], (got, info)
+    assert got["alpha_gain"] == pytest.approx(info["alpha_gain"], abs=1e-6)
+    assert got["n_users"] == len(users)
+
+
+def test_traced_serving_passes_give_the_eager_vectors():
+    """From `GRAPH_PASSES_MIN_ITEMS` items the item and user passes run as traced graphs (TensorFlow);
+    they give the vectors of the model's own op-by-op calls (up to float rounding: a graph may fuse ops),
+    and a small catalogue keeps those calls."""
+    import keras
+
+    from recsys.models import HybridRecommender
+    from recsys.training.vectors import GRAPH_PASSES_MIN_ITEMS, compute_serving_vectors, serving_passes
+
+    rng = np.random.default_rng(0)
+
+    def model_with(n_items):
+        keras.utils.set_random_seed(0)
+        model = HybridRecommender(n_users=30, n_items=n_items, vocab_size=50, text_len=6, n_categories=3, dim=8,
+                                  lstm_units=8, word_dim=4, cnn_filters=4, cf_fold_in=True)
+        model.build()
+        model.item_tokens.assign(rng.integers(0, 50, (n_items, 6)).astype(np.int32))
+        model.item_categories.assign((rng.random((n_items, 3)) < 0.3).astype(np.float32))
+        model.item_has_text.assign(np.ones(n_items, np.float32))
+        for table in (model.cf_item_table(), model.cf_context_table(), model.item_tower.id_embedding.embeddings):
+            table.assign(rng.normal(0, 0.1, table.shape).astype(np.float32))
+        return model
+
+    big, small = model_with(GRAPH_PASSES_MIN_ITEMS), model_with(50)
+    assert hasattr(serving_passes(big)[0], "get_concrete_function")  # a tf.function
+    assert not hasattr(serving_passes(small)[0], "get_concrete_function")
+    sequences = rng.integers(0, GRAPH_PASSES_MIN_ITEMS + 1, (30, 5)).astype(np.int64)
+    sequences[:5, :3] = 0  # left padding
+    got = compute_serving_vectors(big, sequences)
+    items = big.content_item_vectors()
+    close = {"rtol": 1e-5, "atol": 1e-6}
+    np.testing.assert_allclose(got.content_item, keras.ops.convert_to_numpy(items), **close)
+    states = big.sequence_states(keras.ops.convert_to_tensor(sequences), items)
+    np.testing.assert_allclose(got.seq_user, keras.ops.convert_to_numpy(states[:, -1, :]), **close)
+    cf = big.cf_user_vectors(keras.ops.arange(30, dtype="int32"), keras.ops.convert_to_tensor(sequences))
+    np.testing.assert_allclose(got.cf_user, keras.ops.convert_to_numpy(cf), **close)

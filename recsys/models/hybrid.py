@@ -126,16 +126,6 @@ class HybridRecommender(keras.Model):
             has_text, id_scale = self.item_has_text, self.item_trained
         return self.item_tower(tokens, categories, has_text, id_scale, training=training)
 
-    def content_item_vectors_in_chunks(self, chunk: int = 8192):
-        """C `[n_items, dim]` computed `chunk` items at a time (bounded memory for big catalogues)."""
-        if self.n_items <= chunk:
-            return self.content_item_vectors(training=False)
-        parts = []
-        for start in range(0, self.n_items, chunk):
-            ids = ops.arange(start, min(start + chunk, self.n_items), dtype="int32")
-            parts.append(self.item_vectors_for(ids, training=False))
-        return ops.concatenate(parts, axis=0)
-
     def item_vectors_for(self, ids, training=False):
         """C for the given item indices `[m]` -> `[m, dim]` (runs the tower on those items only)."""
         return self.item_tower(ops.take(self.item_tokens, ids, axis=0), ops.take(self.item_categories, ids, axis=0),

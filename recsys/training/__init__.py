@@ -1,5 +1,6 @@
 """Training: fit the hybrid model (`fit`), on one device or a `tf.distribute` cluster (`distributed`), from
-inputs prepared in memory or streamed from shards (`prepare`), along the one prepare → fit → evaluate →
+inputs prepared in memory or streamed from shards (`prepare`), with the serving vectors of a trained
+model computed in one place (`vectors`), along the one prepare → fit → evaluate →
 write path of a run (`runs`).
 
 `train_run` (in-memory data), `train_sharded` (Parquet shards) and `train_on_cluster` (multi-worker) all
@@ -7,12 +8,12 @@ go through `runs.run_training`. Progress reports and cancellation use `recsys.pr
 """
 
 from recsys.progress import Progress, TrainingCancelled
-from recsys.training.fit import (TrainedModel, ValidationData, backend_name, build_model, choose_alpha,
-                                 compute_serving_vectors, device_info, fit_hybrid, make_input_pipeline,
-                                 serving_vectors_for, target_counts, validation_sweep)
+from recsys.training.fit import (TrainedModel, ValidationData, backend_name, build_model, choose_alpha, device_info,
+                                 fit_hybrid, make_input_pipeline, target_counts, validation_sweep)
 from recsys.training.prepare import PreparedInputs, prepare_in_memory, prepare_shards
 from recsys.training.runs import (EvaluatedModel, evaluate_dataset, fit_and_evaluate, fit_prepared, run_training,
                                   stored_run_or_check_writable, train_on_cluster, train_run, train_sharded)
+from recsys.training.vectors import compute_serving_vectors, serving_vectors_for
 
 __all__ = [
     "EvaluatedModel", "PreparedInputs", "Progress", "TrainedModel", "TrainingCancelled", "ValidationData",

@@ -25,7 +25,6 @@ from recsys.features import (
     CategoryEncoder,
     ItemFeatures,
     TextVectorizer,
-    last_sequences,
     training_windows,
 )
 from recsys.models import HybridRecommender
@@ -33,6 +32,7 @@ from recsys.progress import ETA_AFTER_STEPS, Progress, ProgressFn, TrainingCance
 from recsys.serving import ServingVectors, blend
 from recsys.training.distributed import fit_with_strategy
 from recsys.training.optimizer import FusedAdam
+from recsys.training.vectors import catalogue_item_vectors, compute_serving_vectors, serving_vectors_for
 
 _BUILD_LOCK = threading.Lock()  # global seeds and dtype policy are process-wide while a model is built
 
@@ -83,14 +83,16 @@ class ValidationData:
     sequences: np.ndarray  # int [n, L] (item + 1, left-padded): the history the LSTM reads
     exclude: object  # csr [n_users, n_items]: items each user already had
 
-    def sample(self, n: int, *, seed: int) -> "ValidationData":
-        """At most `n` of the users (a seeded sample, in their order), with the same exclusions."""
+    def sample_positions(self, n: int, *, seed: int) -> np.ndarray:
+        """The positions of at most `n` of the users (a seeded sample, in their order)."""
         if len(self.users) <= n:
-            return self
-        keep = np.sort(np.random.default_rng(seed).choice(len(self.users), size=n, replace=False))
-        part = ValidationData(users=self.users[keep], targets=self.targets[keep], sequences=self.sequences[keep],
-                              exclude=self.exclude)
-        return part
+            return np.arange(len(self.users))
+        return np.sort(np.random.default_rng(seed).choice(len(self.users), size=n, replace=False))
+
+    def subset(self, positions: np.ndarray) -> "ValidationData":
+        """The users at `positions`, with the same exclusions."""
+        return ValidationData(users=self.users[positions], targets=self.targets[positions],
+                              sequences=self.sequences[positions], exclude=self.exclude)
 
     def renumbered(self) -> "ValidationData":
         """The same users numbered 0..n-1 (exclusions row-aligned), to rank against vectors of these users only."""
@@ -221,47 +223,6 @@ def build_model(*, n_users, n_items, vectorizer, encoder, config: TrainConfig,
     return model
 
 
-def _np(x) -> np.ndarray:
-    return np.asarray(keras.ops.convert_to_numpy(x), dtype=np.float32)
-
-
-def compute_serving_vectors(model: HybridRecommender, sequences: np.ndarray, *, batch_size: int = 2048,
-                            item_vectors=None, users: np.ndarray | None = None) -> ServingVectors:
-    """All user and item vectors of both parts; cold items keep their content vector only.
-
-    `sequences` `[n_users, L]` (row = user index) are what the LSTM reads and what the CF user vector
-    folds in: cf_user[u] = U_u + |S_u|^(-1/2) Σ_{j ∈ S_u} Y_j (`recsys.models.fold_in_cf_vector`).
-    `item_vectors`: the catalogue's content vectors C when already computed for these weights (they
-    do not depend on the sequences; the text CNN over a 50k-item catalogue takes about a second).
-    `users`: the user index of each row of `sequences` (default: row i is user i); the user vectors
-    then follow the rows.
-    """
-    trained = _np(model.item_trained) > 0.5
-    if item_vectors is None:
-        item_vectors = model.content_item_vectors_in_chunks()
-    seq_user, cf_user = [], []
-    for start in range(0, len(sequences), batch_size):
-        rows = np.asarray(sequences[start : start + batch_size])
-        batch = keras.ops.convert_to_tensor(rows)
-        states = model.sequence_states(batch, item_vectors, training=False)
-        seq_user.append(_np(states[:, -1, :]))
-        ids = np.arange(start, start + len(rows)) if users is None else np.asarray(users)[start : start + len(rows)]
-        cf_user.append(_np(model.cf_user_vectors(keras.ops.convert_to_tensor(ids.astype(np.int32)), batch)))
-    seq_user = np.concatenate(seq_user) if seq_user else np.zeros((0, model.dim), np.float32)
-    cf_user = np.concatenate(cf_user) if cf_user else np.zeros((0, model.dim), np.float32)
-    cf_item = _np(model.cf_item_table()).copy()
-    cf_bias = _np(model.cf_bias).copy()
-    content_bias = _np(model.content_bias).copy()
-    if trained.any() and not trained.all():
-        cf_item[~trained] = 0.0
-        cf_bias[~trained] = cf_bias[trained].min()  # no CF evidence: last place in the CF part
-        content_bias[~trained] = np.median(content_bias[trained])  # ranked by text/categories alone
-    return ServingVectors(
-        cf_user=cf_user, cf_item=cf_item, cf_bias=cf_bias,
-        seq_user=seq_user, content_item=_np(item_vectors), content_bias=content_bias,
-    )
-
-
 def target_ranks_at_alphas(cf, content, t_cf, t_content, alphas) -> np.ndarray:
     """`[len(alphas), b]`: how many items other than the target score at least its blended score.
 
@@ -386,6 +347,7 @@ class _TrainingMonitor(keras.callbacks.Callback):
         self.best_epoch = 0
         self.best_weights = None
         self.best_sweep: dict = {}
+        self.best_per_user: dict = {}  # {α: per-user NDCG@10 [n]} of the watched users at the best epoch
         self.wait = 0
         self.cancelled = False
         self.stopped_by = "epochs" if self.epochs >= config.epochs else "event budget"
@@ -451,7 +413,8 @@ class _TrainingMonitor(keras.callbacks.Callback):
         if self.validation is not None and len(self.validation.users):
             # user vectors of the watched users only (the LSTM over every user was 20-75% of the ranking's cost)
             vectors = compute_serving_vectors(self.model, self.validation.sequences, users=self.validation.users)
-            sweep = validation_sweep(vectors, self.validation_local, n_items=self.n_items)
+            per_user = validation_sweep(vectors, self.validation_local, n_items=self.n_items, per_user=True)
+            sweep = {a: float(v.mean()) if len(v) else 0.0 for a, v in per_user.items()}
             monitored = sweep[self.fixed_alpha] if self.fixed_alpha is not None else max(sweep.values())
             record.update({"val_ndcg@10": monitored, "val_ndcg@10_cf": sweep[1.0],
                            "val_ndcg@10_content": sweep[0.0]})
@@ -463,7 +426,7 @@ class _TrainingMonitor(keras.callbacks.Callback):
             if monitored > self.best + 1e-6:
                 self.best, self.best_epoch = monitored, epoch + 1
                 self.best_weights = [w.copy() for w in self.model.get_weights()]
-                self.best_sweep = sweep
+                self.best_sweep, self.best_per_user = sweep, per_user
             if self.wait >= self.config.patience and not self.model.stop_training:
                 self.stopped_by = "early stopping"
                 self.model.stop_training = True
@@ -578,7 +541,8 @@ def fit_hybrid(
     steps = math.ceil(n_windows / batch_size)
     preparing("starting the first batches (the first one traces the graph)")
     # Early stopping ranks a seeded sample of the validation users each epoch; α is chosen on all of them.
-    watched = validation.sample(early_stopping_users(n_items), seed=config.seed) if validation is not None else None
+    watched_at = validation.sample_positions(early_stopping_users(n_items), seed=config.seed) if validation is not None else None
+    watched = validation.subset(watched_at) if validation is not None else None
     epochs = config.planned_epochs(int(counts.sum()))  # at most max_trained_events target events in all
     monitor = _TrainingMonitor(config=config, steps=steps, validation=watched, n_items=n_items,
                                progress=progress, cancel=cancel, fixed_alpha=config.alpha, stop=stop, started=t0,
@@ -602,7 +566,7 @@ def fit_hybrid(
                           elapsed_s=time.perf_counter() - t0, eta_s=None, history=list(monitor.history)))
     # The best epoch's weights are restored and fixed from here: one pass of the item tower serves every
     # set of user vectors below (it was four passes over the catalogue).
-    item_vectors = model.content_item_vectors_in_chunks()
+    item_vectors = catalogue_item_vectors(model)
     if serving_sequences is None:
         serving = serving_events if serving_events is not None else events
         vectors = serving_vectors_for(model, serving, n_users=n_users, seq_len=config.seq_len,
@@ -622,9 +586,16 @@ def fit_hybrid(
         best_alpha = config.alpha
     elif sweep and validation is not None and len(validation.users):
         # The best epoch's weights are restored: its per-user NDCG@10 decides how much the blend is trusted.
-        best_vectors = compute_serving_vectors(model, validation.sequences, users=validation.users,
-                                               item_vectors=item_vectors)
-        per_user = validation_sweep(best_vectors, validation.renumbered(), n_items=n_items, per_user=True)
+        # The watched users were ranked with these weights at that epoch; only the others are ranked here.
+        per_user = {a: np.zeros(len(validation.users), np.float32) for a in monitor.best_per_user}
+        for a, values in monitor.best_per_user.items():
+            per_user[a][watched_at] = values
+        rest = np.setdiff1d(np.arange(len(validation.users)), watched_at)
+        if len(rest):
+            others = validation.subset(rest)
+            rest_vectors = compute_serving_vectors(model, others.sequences, users=others.users, item_vectors=item_vectors)
+            for a, values in validation_sweep(rest_vectors, others.renumbered(), n_items=n_items, per_user=True).items():
+                per_user[a][rest] = values
         best_alpha, choice = choose_alpha(per_user)
     elif sweep:
         best_alpha = max(sweep, key=lambda a: (sweep[a], -abs(a - 0.5)))
@@ -639,15 +610,3 @@ def fit_hybrid(
                         history=monitor.history, best_epoch=monitor.best_epoch, validation=validation_result,
                         train_seconds=time.perf_counter() - t0, device=device, evaluation_vectors=evaluation_vectors,
                         train_vectors=train_vectors)
-
-
-def serving_vectors_for(model: HybridRecommender, events: pd.DataFrame, *, n_users: int, seq_len: int,
-                        item_vectors=None) -> ServingVectors:
-    """The serving vectors of every user after `events` (each user's last `seq_len` events) and of every item.
-
-    The one place that turns a trained model plus a set of events into `ServingVectors`: a run's
-    test-time vectors (history before each test event) and its served vectors (every event) both come
-    from here.
-    """
-    return compute_serving_vectors(model, last_sequences(events, n_users=n_users, seq_len=seq_len),
-                                   item_vectors=item_vectors)
